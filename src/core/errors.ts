@@ -1,0 +1,62 @@
+/**
+ * livemask's error classes. Each has a stable `code` that tests and callers
+ * match on, a `name`, and keeps its `cause`.
+ */
+export type LivemaskErrorCode =
+  | 'FFMPEG_MISSING'
+  | 'FFMPEG_TOO_OLD'
+  | 'FFMPEG_FAILED'
+  | 'INPUT_UNREADABLE'
+  | 'MODEL_MISSING'
+  | 'MODEL_MISMATCH'
+  | 'DETECTOR_FAILED'
+  | 'BAD_USAGE'
+  | 'ABORTED'
+  | 'CLOSED'
+  | 'CONFIG_INVALID';
+
+export class LivemaskError extends Error {
+  readonly code: LivemaskErrorCode;
+
+  constructor(code: LivemaskErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LivemaskError';
+    this.code = code;
+  }
+}
+
+/** ffmpeg could not be found, is too old, or a process of it failed. */
+export class MediaError extends LivemaskError {
+  /** The last lines ffmpeg wrote to stderr, when it ran. */
+  readonly stderrTail: readonly string[];
+
+  constructor(
+    code: Extract<LivemaskErrorCode, 'FFMPEG_MISSING' | 'FFMPEG_TOO_OLD' | 'FFMPEG_FAILED' | 'INPUT_UNREADABLE'>,
+    message: string,
+    options?: { cause?: unknown; stderrTail?: readonly string[] },
+  ) {
+    super(code, message, options);
+    this.name = 'MediaError';
+    this.stderrTail = options?.stderrTail ?? [];
+  }
+}
+
+/** The face detector could not load its models or failed to run. */
+export class DetectorError extends LivemaskError {
+  constructor(
+    code: Extract<LivemaskErrorCode, 'MODEL_MISSING' | 'MODEL_MISMATCH' | 'DETECTOR_FAILED'>,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = 'DetectorError';
+  }
+}
+
+/** Work was aborted through an AbortSignal or because its owner closed. */
+export class AbortedError extends LivemaskError {
+  constructor(message = 'aborted', options?: { cause?: unknown }) {
+    super('ABORTED', message, options);
+    this.name = 'AbortedError';
+  }
+}
