@@ -5,7 +5,7 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
  * Names follow the platform's data: ID numbers, phone numbers, resume text.
  */
 export const REDACT_PATHS: readonly string[] = [
-  'idNumber', 'id_number', 'nationalId', 'phone', 'phoneNumber', 'mobile', 'resume', 'resumeText', 'name', 'fullName',
+  'idNumber', 'id_number', 'nationalId', 'phone', 'phoneNumber', 'mobile', 'resume', 'resumeText', 'fullName',
   '*.idNumber', '*.id_number', '*.nationalId', '*.phone', '*.phoneNumber', '*.mobile', '*.resume', '*.resumeText',
   '*.name', '*.fullName', 'token', '*.token', 'authorization', '*.authorization', 'req.headers.authorization',
 ];

@@ -1,0 +1,151 @@
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { createLogger, LivemaskError, type Logger } from '../core/index.js';
+import { parseMaskConfig } from '../config/index.js';
+import { formatLeakReport, runLeakEval } from '../eval/index.js';
+import { maskFile } from '../pipeline/index.js';
+import { describeFailure, EXIT } from './exit-codes.js';
+import { Progress } from './progress.js';
+
+const USAGE = `usage:
+  livemask mask <input> -o <output> [--style pixelate|blur|solid] [--detector front|back|both]
+                [--ep cpu|cuda] [--report report.json] [--lookahead N] [--require-face]
+  livemask eval leak --original A --masked B --truth T.json [--sheet sheet.png]
+                [--corrections C.json] [--threshold X] [--json]
+  livemask --help | --version`;
+
+function usageError(message: string): LivemaskError {
+  return new LivemaskError('BAD_USAGE', message);
+}
+
+function parse(args: string[], options: Parameters<typeof parseArgs>[0]['options']): ReturnType<typeof parseArgs> {
+  try {
+    return parseArgs({ args, options: options ?? {}, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw usageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+async function maskCommand(args: string[], logger: Logger): Promise<number> {
+  const { values, positionals } = parse(args, {
+    output: { type: 'string', short: 'o' },
+    style: { type: 'string' },
+    detector: { type: 'string' },
+    ep: { type: 'string' },
+    report: { type: 'string' },
+    lookahead: { type: 'string' },
+    'require-face': { type: 'boolean' },
+  });
+  const input = positionals[0];
+  const output = str(values.output);
+  if (!input || !output || positionals.length > 1) {
+    throw usageError('mask needs exactly one <input> and -o <output>');
+  }
+  const lookahead = str(values.lookahead);
+  const config = parseMaskConfig({
+    ...(values.style !== undefined ? { style: values.style } : {}),
+    ...(values.detector !== undefined ? { detector: values.detector } : {}),
+    ...(values.ep !== undefined ? { ep: values.ep } : {}),
+    ...(lookahead !== undefined ? { lookahead: Number(lookahead) } : {}),
+    ...(values['require-face'] === true ? { requireFace: true } : {}),
+  });
+  const progress = new Progress(process.stderr, 'mask');
+  let fps = 30;
+  const report = await maskFile({
+    input,
+    output,
+    config,
+    logger,
+    onProgress: (done, total) => progress.update(done, total, fps),
+    onMedia: (info) => {
+      fps = info.fps;
+    },
+  });
+  progress.finish();
+  const reportPath = str(values.report);
+  if (reportPath) {
+    await writeFile(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+  }
+  const t = report.totals;
+  process.stdout.write(
+    `masked ${t.frames} frames (${t.failsafeFrames} fail-safe, ${t.faces} face boxes) -> ${output}` +
+      ` in ${(t.wallMs / 1000).toFixed(1)} s, ${t.realtimeFactor.toFixed(2)}x real time, ep=${report.executionProvider}\n`,
+  );
+  return EXIT.ok;
+}
+
+async function evalCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'leak') {
+    throw usageError(`unknown eval command: ${sub ?? '(none)'}`);
+  }
+  const { values } = parse(rest, {
+    original: { type: 'string' },
+    masked: { type: 'string' },
+    truth: { type: 'string' },
+    sheet: { type: 'string' },
+    corrections: { type: 'string' },
+    threshold: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const original = str(values.original);
+  const masked = str(values.masked);
+  const truth = str(values.truth);
+  if (!original || !masked || !truth) {
+    throw usageError('eval leak needs --original, --masked and --truth');
+  }
+  const threshold = str(values.threshold);
+  if (threshold !== undefined && !Number.isFinite(Number(threshold))) {
+    throw usageError(`--threshold must be a number, got ${threshold}`);
+  }
+  const sheet = str(values.sheet);
+  const corrections = str(values.corrections);
+  const report = await runLeakEval({
+    original,
+    masked,
+    truth,
+    ...(threshold !== undefined ? { threshold: Number(threshold) } : {}),
+    ...(sheet !== undefined ? { sheet } : {}),
+    ...(corrections !== undefined ? { corrections } : {}),
+  });
+  process.stdout.write(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : `${formatLeakReport(report)}\n`);
+  return EXIT.ok;
+}
+
+/** Runs the `livemask` command line; resolves with the process exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const logger = createLogger({ name: 'livemask' });
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'mask':
+        return await maskCommand(rest, logger.child({ module: 'mask' }));
+      case 'eval':
+        return await evalCommand(rest);
+      case '--version':
+        process.stdout.write('livemask 0.1.0\n');
+        return EXIT.ok;
+      case undefined:
+      case '--help':
+      case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      default:
+        throw usageError(`unknown command: ${command}`);
+    }
+  } catch (err) {
+    const { code, reason } = describeFailure(err);
+    process.stderr.write(`livemask: ${reason}\n`);
+    if (code === EXIT.usage) {
+      process.stderr.write(`${USAGE}\n`);
+    }
+    if (code === EXIT.failed) {
+      logger.error({ err }, 'command failed');
+    }
+    return code;
+  }
+}

@@ -1,0 +1,1 @@
+export { MaskConfigSchema, parseMaskConfig, type MaskConfig, type MaskConfigInput } from './mask-config.js';

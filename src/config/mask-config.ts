@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * The options of one masking run, validated once at the edge. Defaults live
+ * here and nowhere else; README "Configuration" documents them.
+ */
+export const MaskConfigSchema = z.object({
+  style: z.enum(['pixelate', 'blur', 'solid']).default('pixelate'),
+  detector: z.enum(['front', 'back', 'both']).default('both'),
+  ep: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** Look-ahead K in frames: the mask of frame n may use detections of n+1..n+K. */
+  lookahead: z.number().int().min(0).max(60).default(8),
+  /** Keep masking a track this long after its last detection. */
+  holdMs: z.number().int().min(0).max(10_000).default(1000),
+  /** Full-frame mask when no face has been seen for longer than the hold time. */
+  requireFace: z.boolean().default(false),
+  /** Full-frame mask when the newest detection result is older than this. */
+  staleBudgetFrames: z.number().int().min(0).max(30).default(2),
+  scoreThreshold: z.number().min(0.01).max(0.99).optional(),
+});
+
+export type MaskConfig = z.infer<typeof MaskConfigSchema>;
+export type MaskConfigInput = z.input<typeof MaskConfigSchema>;
+
+/** Parses options; a bad field throws a ZodError whose issues name the field. */
+export function parseMaskConfig(input: unknown): MaskConfig {
+  return MaskConfigSchema.parse(input);
+}

@@ -1,0 +1,165 @@
+import { extname } from 'node:path';
+import type { Box, I420Frame, Logger } from '../core/index.js';
+import type { MaskConfig } from '../config/index.js';
+import { FaceDetector } from '../detect/index.js';
+import { MaskPlanner, paintMask, type MaskPlan } from '../mask/index.js';
+import { checkFfmpeg, probe, VideoDecoder, VideoEncoder, type MediaInfo } from '../media/index.js';
+import { StageTimer, type StageSummary } from './stage-timer.js';
+
+export interface FileMaskerOptions {
+  input: string;
+  output: string;
+  config: MaskConfig;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number | undefined) => void;
+  /** Called once the input is probed. */
+  onMedia?: (info: MediaInfo) => void;
+}
+
+export interface FrameReport {
+  i: number;
+  boxes: Box[];
+  detectorMs: number;
+  failsafe: boolean;
+  reason?: string;
+}
+
+export interface MaskReport {
+  input: string;
+  output: string;
+  executionProvider: 'cpu' | 'cuda';
+  config: MaskConfig;
+  media: MediaInfo;
+  totals: {
+    frames: number;
+    failsafeFrames: number;
+    faces: number;
+    wallMs: number;
+    realtimeFactor: number;
+    stages: Record<string, StageSummary>;
+  };
+  frames: FrameReport[];
+}
+
+interface Pending {
+  frame: I420Frame;
+  detectorMs: number;
+}
+
+/**
+ * Masks every face of a video file: decode, detect, plan (tracker, look-ahead,
+ * fail-closed policy), paint, encode. The audio is copied untouched.
+ */
+export async function maskFile(options: FileMaskerOptions): Promise<MaskReport> {
+  const { config, logger, signal } = options;
+  const started = performance.now();
+  await checkFfmpeg();
+  const media = await probe(options.input, signal ? { signal } : {});
+  options.onMedia?.(media);
+  const detector = await FaceDetector.create({
+    mode: config.detector,
+    ep: config.ep,
+    logger,
+    ...(config.scoreThreshold !== undefined ? { scoreThreshold: config.scoreThreshold } : {}),
+  });
+  const timer = new StageTimer();
+  const frames: FrameReport[] = [];
+  const decoder = new VideoDecoder({ input: options.input, ...(signal ? { signal } : {}) });
+  const encoder = new VideoEncoder({
+    output: options.output,
+    width: media.width,
+    height: media.height,
+    fps: media.fps,
+    codec: extname(options.output).toLowerCase() === '.webm' ? 'vp8' : 'h264',
+    ...(media.hasAudio ? { audioFrom: options.input } : {}),
+    ...(signal ? { signal } : {}),
+  });
+  const planner = new MaskPlanner({
+    width: media.width,
+    height: media.height,
+    lookahead: config.lookahead,
+    holdFrames: Math.max(1, Math.round((config.holdMs / 1000) * media.fps)),
+    staleBudgetFrames: config.staleBudgetFrames,
+    requireFace: config.requireFace,
+    fps: media.fps,
+  });
+  const line: Pending[] = [];
+  const release = async (): Promise<void> => {
+    const item = line.shift();
+    if (!item) {
+      return;
+    }
+    const plan = planner.plan(item.frame.index);
+    timer.time('mask', () => paintMask(item.frame, plan, config.style));
+    frames.push(frameReport(plan, item.detectorMs));
+    await timer.timeAsync('encode', () => encoder.write(item.frame));
+  };
+  try {
+    let t = performance.now();
+    for await (const frame of decoder.frames()) {
+      timer.add('decode', performance.now() - t);
+      planner.pushFrame(frame.index);
+      const d0 = performance.now();
+      try {
+        const result = await detector.detect(frame, signal ? { signal } : {});
+        timer.add('detect.preprocess', result.timings.preprocessMs);
+        for (const [model, ms] of Object.entries(result.timings.inferenceMs)) {
+          timer.add(`detect.inference.${model}`, ms);
+        }
+        timer.add('detect.postprocess', result.timings.postprocessMs);
+        planner.pushResult(frame.index, { faces: result.faces });
+      } catch (err) {
+        if (signal?.aborted) {
+          throw err;
+        }
+        logger.warn({ err, frame: frame.index }, 'detector failed on a frame; that frame is fully masked');
+        planner.pushResult(frame.index, { error: err instanceof Error ? err : new Error(String(err)) });
+      }
+      line.push({ frame, detectorMs: performance.now() - d0 });
+      if (line.length > config.lookahead) {
+        await release();
+      }
+      options.onProgress?.(frame.index + 1, media.frameCount);
+      t = performance.now();
+    }
+    while (line.length > 0) {
+      await release();
+    }
+    await encoder.end();
+  } catch (err) {
+    await encoder.abort();
+    throw err;
+  } finally {
+    await decoder.close();
+    await detector.close();
+  }
+  const wallMs = performance.now() - started;
+  return {
+    input: options.input,
+    output: options.output,
+    executionProvider: detector.executionProvider,
+    config,
+    media,
+    totals: {
+      frames: frames.length,
+      failsafeFrames: frames.filter((f) => f.failsafe).length,
+      faces: frames.reduce((n, f) => n + f.boxes.length, 0),
+      wallMs,
+      realtimeFactor: frames.length / media.fps / (wallMs / 1000),
+      stages: timer.summary(),
+    },
+    frames,
+  };
+}
+
+function frameReport(plan: MaskPlan, detectorMs: number): FrameReport {
+  const round = (v: number): number => Math.round(v * 10) / 10;
+  return {
+    i: plan.index,
+    boxes: plan.boxes.map((b) => ({ x: round(b.x), y: round(b.y), w: round(b.w), h: round(b.h) })),
+    detectorMs: round(detectorMs),
+    failsafe: plan.fullFrame,
+    ...(plan.reason !== undefined ? { reason: plan.reason } : {}),
+  };
+}
