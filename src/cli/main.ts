@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger, LivemaskError, type Logger } from '../core/index.js';
 import { parseMaskConfig } from '../config/index.js';
 import { formatLeakReport, runLeakEval } from '../eval/index.js';
@@ -18,9 +18,11 @@ function usageError(message: string): LivemaskError {
   return new LivemaskError('BAD_USAGE', message);
 }
 
-function parse(args: string[], options: Parameters<typeof parseArgs>[0]['options']): ReturnType<typeof parseArgs> {
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function parse(args: string[], options: Options): { values: Record<string, unknown>; positionals: string[] } {
   try {
-    return parseArgs({ args, options: options ?? {}, allowPositionals: true, strict: true });
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     throw usageError(err instanceof Error ? err.message : String(err));
   }

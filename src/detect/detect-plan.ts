@@ -1,0 +1,57 @@
+import type { Box, ModelName } from '../core/index.js';
+import { planTiles } from './tiles.js';
+
+export type DetectorMode = 'front' | 'back' | 'both';
+
+/**
+ * Tiled detection with the back-256 model, for small faces in large frames.
+ * `auto` tiles only when the whole-frame pass sees the frame at a smaller
+ * scale than the tiles would.
+ */
+export type TileMode = 'auto' | 'on' | 'off';
+
+export interface TilePolicy {
+  readonly mode: TileMode;
+  /** Model pixels per frame pixel in each tile. */
+  readonly scale: number;
+  /** Overlap of neighbouring tiles, in frame pixels. */
+  readonly overlap: number;
+}
+
+/** One model run over one frame region. */
+export interface DetectPass {
+  readonly model: ModelName;
+  readonly region: Box;
+  readonly tile: boolean;
+}
+
+export const MODEL_INPUT: Readonly<Record<ModelName, number>> = { front128: 128, back256: 256 };
+
+/** The model runs one frame of this size takes, in order (pure). */
+export function planPasses(width: number, height: number, mode: DetectorMode, tiles: TilePolicy): DetectPass[] {
+  const whole: Box = { x: 0, y: 0, w: width, h: height };
+  const passes: DetectPass[] = [];
+  if (mode !== 'back') {
+    passes.push({ model: 'front128', region: whole, tile: false });
+  }
+  if (mode !== 'front') {
+    passes.push({ model: 'back256', region: whole, tile: false });
+  }
+  if (useTiles(width, height, mode, tiles)) {
+    for (const region of planTiles(width, height, MODEL_INPUT.back256, tiles.scale, tiles.overlap)) {
+      passes.push({ model: 'back256', region, tile: true });
+    }
+  }
+  return passes;
+}
+
+function useTiles(width: number, height: number, mode: DetectorMode, tiles: TilePolicy): boolean {
+  if (tiles.mode === 'off' || mode === 'front') {
+    return false;
+  }
+  if (tiles.mode === 'on') {
+    return true;
+  }
+  const wholeScale = MODEL_INPUT.back256 / Math.max(width, height);
+  return mode === 'both' && wholeScale < tiles.scale;
+}

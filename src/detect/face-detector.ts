@@ -1,0 +1,268 @@
+import {
+  AbortedError,
+  createLogger,
+  DetectorError,
+  i420Size,
+  LivemaskError,
+  type FaceDetection,
+  type I420Frame,
+  type Logger,
+  type ModelName,
+} from '../core/index.js';
+import { decodeLayers, type RawLayerOutput } from './decode.js';
+import { MODEL_INPUT, planPasses, type DetectorMode, type DetectPass, type TileMode, type TilePolicy } from './detect-plan.js';
+import { letterboxI420, LetterboxScratch, planLetterbox, toFramePixels, type Letterbox } from './letterbox.js';
+import { defaultModelsDir, loadVerifiedModel, readManifest } from './model-files.js';
+import { ModelSession, type ExecutionProviderName } from './model-session.js';
+import { weightedNms } from './nms.js';
+
+/**
+ * Defaults, measured on the shared clips (see models/README.md and the bench).
+ * A miss is a leak, so the score threshold is low: lower thresholds add boxes
+ * on hands and hair that only mask extra area.
+ */
+export const DETECTOR_DEFAULTS = {
+  scoreThreshold: 0.25,
+  /** Within one model run: MediaPipe's weighted NMS IoU. */
+  nmsIou: 0.3,
+  /** Across runs (models, tiles): merge only boxes that clearly are one face. */
+  mergeIou: 0.5,
+  tiles: 'auto' as TileMode,
+  tileScale: 0.5,
+  tileOverlap: 64,
+  intraOpNumThreads: 2,
+} as const;
+
+export interface FaceDetectorOptions {
+  mode: DetectorMode;
+  ep: ExecutionProviderName;
+  /** Minimum sigmoid score, in (0,1). Default DETECTOR_DEFAULTS.scoreThreshold. */
+  scoreThreshold?: number;
+  /** Folder of the .onnx files; they are always checked against the repository's manifest. */
+  modelsDir?: string;
+  logger?: Logger;
+  /** Tiled back-256 runs for small faces: 'auto' (default, `both` mode only), 'on', 'off'. */
+  tiles?: TileMode;
+  /** Model pixels per frame pixel in a tile (default 0.5: a 28 px face becomes 14 px, which back-256 still finds). */
+  tileScale?: number;
+  /** Overlap of neighbouring tiles in frame pixels. */
+  tileOverlap?: number;
+  /** ONNX Runtime intra-op threads per session (default 2). */
+  intraOpNumThreads?: number;
+}
+
+export interface DetectOptions {
+  signal?: AbortSignal;
+}
+
+export interface DetectTimings {
+  preprocessMs: number;
+  inferenceMs: Partial<Record<ModelName, number>>;
+  postprocessMs: number;
+}
+
+export interface DetectResult {
+  faces: FaceDetection[];
+  timings: DetectTimings;
+}
+
+interface ModelSlot {
+  readonly session: ModelSession;
+  readonly tensor: Float32Array;
+  readonly scratch: LetterboxScratch;
+}
+
+/**
+ * BlazeFace face detector (adapter over the pure cores: letterbox, decode,
+ * weighted NMS, tile planning). Runs are serialised; each uses onnxruntime's
+ * async run, so the event loop is only held for pre- and post-processing.
+ */
+export class FaceDetector {
+  readonly mode: DetectorMode;
+  /** The execution provider really in use. */
+  readonly executionProvider: ExecutionProviderName;
+  readonly scoreThreshold: number;
+  readonly #slots: Partial<Record<ModelName, ModelSlot>>;
+  readonly #tiles: TilePolicy;
+  #tail: Promise<void> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: FaceDetectorOptions, slots: Partial<Record<ModelName, ModelSlot>>) {
+    this.mode = options.mode;
+    this.scoreThreshold = options.scoreThreshold ?? DETECTOR_DEFAULTS.scoreThreshold;
+    this.#slots = slots;
+    this.#tiles = {
+      mode: options.tiles ?? DETECTOR_DEFAULTS.tiles,
+      scale: options.tileScale ?? DETECTOR_DEFAULTS.tileScale,
+      overlap: options.tileOverlap ?? DETECTOR_DEFAULTS.tileOverlap,
+    };
+    const eps = Object.values(slots).map((s) => s.session.executionProvider);
+    this.executionProvider = eps.length > 0 && eps.every((ep) => ep === 'cuda') ? 'cuda' : 'cpu';
+  }
+
+  /** Verifies the models against their pinned sha256, loads and warms them up. */
+  static async create(options: FaceDetectorOptions): Promise<FaceDetector> {
+    validate(options);
+    const logger = (options.logger ?? createLogger()).child({ module: 'detect' });
+    const manifest = await readManifest();
+    const modelsDir = options.modelsDir ?? defaultModelsDir();
+    const wanted = manifest.filter((m) => (m.name === 'front128' ? options.mode !== 'back' : options.mode !== 'front'));
+    const bytes = await Promise.all(wanted.map((entry) => loadVerifiedModel(modelsDir, entry)));
+    const slots: Partial<Record<ModelName, ModelSlot>> = {};
+    let ep = options.ep;
+    for (const [i, entry] of wanted.entries()) {
+      // After one CUDA fallback, later models go straight to CPU: one warning, not one per model.
+      const session = await createSession(entry, bytes[i] ?? new Uint8Array(0), { ...options, ep }, logger);
+      ep = session.executionProvider;
+      const size = entry.inputSize;
+      slots[entry.name] = { session, tensor: new Float32Array(size * size * 3), scratch: new LetterboxScratch(size) };
+    }
+    const detector = new FaceDetector(options, slots);
+    await detector.#warmUp();
+    logger.info(
+      { mode: options.mode, executionProvider: detector.executionProvider, scoreThreshold: detector.scoreThreshold },
+      'face detector ready',
+    );
+    return detector;
+  }
+
+  /** Finds faces in one frame; boxes are in frame pixels. */
+  detect(frame: I420Frame, options: DetectOptions = {}): Promise<DetectResult> {
+    if (this.#closed) {
+      return Promise.reject(new LivemaskError('CLOSED', 'face detector is closed'));
+    }
+    const result = this.#tail.then(() => this.#detectNow(frame, options.signal));
+    // The chain only orders runs; each caller gets its own run's error through `result`.
+    this.#tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Releases the sessions after the runs already queued; idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#release();
+    return this.#closing;
+  }
+
+  async #release(): Promise<void> {
+    await this.#tail;
+    const results = await Promise.allSettled(Object.values(this.#slots).map((s) => s.session.release()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      throw new DetectorError('DETECTOR_FAILED', 'could not release an ONNX session', { cause: failed.reason });
+    }
+  }
+
+  async #warmUp(): Promise<void> {
+    for (const slot of Object.values(this.#slots)) {
+      slot.tensor.fill(-1);
+      await this.#infer(slot);
+    }
+  }
+
+  async #detectNow(frame: I420Frame, signal: AbortSignal | undefined): Promise<DetectResult> {
+    checkFrame(frame);
+    const timings: DetectTimings = { preprocessMs: 0, inferenceMs: {}, postprocessMs: 0 };
+    const found: FaceDetection[] = [];
+    for (const pass of planPasses(frame.width, frame.height, this.mode, this.#tiles)) {
+      throwIfAborted(signal, this.#closed);
+      found.push(...(await this.#runPass(frame, pass, timings)));
+    }
+    const t0 = performance.now();
+    const faces = weightedNms(found, DETECTOR_DEFAULTS.mergeIou).map((f) => clipToFrame(f, frame));
+    timings.postprocessMs += performance.now() - t0;
+    return { faces, timings };
+  }
+
+  async #runPass(frame: I420Frame, pass: DetectPass, timings: DetectTimings): Promise<FaceDetection[]> {
+    const slot = this.#slots[pass.model];
+    if (!slot) {
+      return [];
+    }
+    const t0 = performance.now();
+    const lb = planLetterbox(pass.region, MODEL_INPUT[pass.model]);
+    letterboxI420(frame, lb, slot.tensor, slot.scratch);
+    const t1 = performance.now();
+    const outputs = await this.#infer(slot);
+    const t2 = performance.now();
+    const faces = this.#postprocess(outputs, lb, pass.model);
+    timings.preprocessMs += t1 - t0;
+    timings.inferenceMs[pass.model] = (timings.inferenceMs[pass.model] ?? 0) + (t2 - t1);
+    timings.postprocessMs += performance.now() - t2;
+    return faces;
+  }
+
+  async #infer(slot: ModelSlot): Promise<RawLayerOutput[]> {
+    try {
+      return await slot.session.run(slot.tensor);
+    } catch (err) {
+      throw new DetectorError('DETECTOR_FAILED', `BlazeFace ${slot.session.entry.name} inference failed`, { cause: err });
+    }
+  }
+
+  #postprocess(outputs: readonly RawLayerOutput[], lb: Letterbox, model: ModelName): FaceDetection[] {
+    const raw = decodeLayers(outputs, lb.size, this.scoreThreshold);
+    return weightedNms(raw, DETECTOR_DEFAULTS.nmsIou).map((d) => ({ ...toFramePixels(d, lb), model }));
+  }
+}
+
+async function createSession(
+  entry: Parameters<typeof loadVerifiedModel>[1],
+  bytes: Uint8Array,
+  options: FaceDetectorOptions,
+  logger: Logger,
+): Promise<ModelSession> {
+  try {
+    return await ModelSession.create({
+      entry,
+      bytes,
+      ep: options.ep,
+      intraOpNumThreads: options.intraOpNumThreads ?? DETECTOR_DEFAULTS.intraOpNumThreads,
+      logger,
+    });
+  } catch (err) {
+    throw new DetectorError('MODEL_MISMATCH', `could not load BlazeFace ${entry.name} (${entry.file})`, { cause: err });
+  }
+}
+
+function validate(options: FaceDetectorOptions): void {
+  const t = options.scoreThreshold;
+  if (t !== undefined && !(t > 0 && t < 1)) {
+    throw new LivemaskError('CONFIG_INVALID', `scoreThreshold must be in (0,1), got ${t}`);
+  }
+  const s = options.tileScale;
+  if (s !== undefined && !(s > 0 && s <= 4)) {
+    throw new LivemaskError('CONFIG_INVALID', `tileScale must be in (0,4], got ${s}`);
+  }
+}
+
+function checkFrame(frame: I420Frame): void {
+  const ok = frame.width > 0 && frame.height > 0 && frame.data.length >= i420Size(frame.width, frame.height);
+  if (!ok) {
+    throw new LivemaskError(
+      'BAD_USAGE',
+      `frame ${frame.index}: ${frame.data.length} bytes is not an I420 frame of ${frame.width}x${frame.height}`,
+    );
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, closed: boolean): void {
+  if (signal?.aborted) {
+    throw new AbortedError('face detection aborted', { cause: signal.reason });
+  }
+  if (closed) {
+    throw new LivemaskError('CLOSED', 'face detector closed during detection');
+  }
+}
+
+function clipToFrame(f: FaceDetection, frame: I420Frame): FaceDetection {
+  const x0 = Math.max(0, f.x);
+  const y0 = Math.max(0, f.y);
+  const x1 = Math.min(frame.width, f.x + f.w);
+  const y1 = Math.min(frame.height, f.y + f.h);
+  return { ...f, x: x0, y: y0, w: Math.max(0, x1 - x0), h: Math.max(0, y1 - y0) };
+}

@@ -1,0 +1,15 @@
+export {
+  DETECTOR_DEFAULTS,
+  FaceDetector,
+  type DetectOptions,
+  type DetectResult,
+  type DetectTimings,
+  type FaceDetectorOptions,
+} from './face-detector.js';
+export { type DetectorMode, type DetectPass, type TileMode, type TilePolicy, planPasses } from './detect-plan.js';
+export type { ExecutionProviderName } from './model-session.js';
+export { blazeFaceAnchors, layerAnchors, BLAZEFACE_LAYERS, type AnchorLayer } from './anchors.js';
+export { decodeLayers, sigmoid, type RawLayerOutput, type ScoredBox } from './decode.js';
+export { iou, weightedNms } from './nms.js';
+export { letterboxI420, LetterboxScratch, planLetterbox, toFramePixels, type Letterbox } from './letterbox.js';
+export { planTiles } from './tiles.js';

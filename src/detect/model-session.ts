@@ -1,0 +1,116 @@
+import ort from 'onnxruntime-node';
+import type { Logger } from '../core/index.js';
+import { BLAZEFACE_LAYERS, layerAnchors } from './anchors.js';
+import type { RawLayerOutput } from './decode.js';
+import type { ModelEntry } from './model-files.js';
+
+export type ExecutionProviderName = 'cpu' | 'cuda';
+
+export interface ModelSessionOptions {
+  readonly entry: ModelEntry;
+  /** The model bytes, already checked against the pinned sha256. */
+  readonly bytes: Uint8Array;
+  readonly ep: ExecutionProviderName;
+  readonly intraOpNumThreads: number;
+  readonly logger: Logger;
+}
+
+/** The model's graph names (checked at load; see models/README.md). */
+const INPUT = 'input:0';
+/** Per layer: [scores, boxes]. Layer 1 is the 16×16 grid, layer 2 the 8×8. */
+const OUTPUTS = [
+  ['Identity:0', 'Identity_2:0'],
+  ['Identity_1:0', 'Identity_3:0'],
+] as const;
+
+const LAYER_ANCHORS = BLAZEFACE_LAYERS.map(layerAnchors);
+
+/**
+ * One BlazeFace ONNX session (adapter). Tuned for latency: full graph
+ * optimisation, sequential execution, no inter-op threads, quiet ORT logs.
+ */
+export class ModelSession {
+  readonly entry: ModelEntry;
+  readonly executionProvider: ExecutionProviderName;
+  readonly #session: ort.InferenceSession;
+
+  private constructor(entry: ModelEntry, session: ort.InferenceSession, ep: ExecutionProviderName) {
+    this.entry = entry;
+    this.#session = session;
+    this.executionProvider = ep;
+  }
+
+  /**
+   * Creates the session on the wanted provider. CUDA that cannot start (no
+   * GPU, no CUDA libraries) falls back to CPU with one warning saying why.
+   */
+  static async create(o: ModelSessionOptions): Promise<ModelSession> {
+    if (o.ep === 'cuda') {
+      try {
+        const cuda = new ModelSession(o.entry, await ort.InferenceSession.create(o.bytes, sessionOptions(o, 'cuda')), 'cuda');
+        cuda.#checkGraph();
+        return cuda;
+      } catch (err) {
+        o.logger.warn(
+          { model: o.entry.name, reason: err instanceof Error ? err.message : String(err) },
+          'CUDA execution provider unavailable; falling back to CPU',
+        );
+      }
+    }
+    const session = await ort.InferenceSession.create(o.bytes, sessionOptions(o, 'cpu'));
+    const created = new ModelSession(o.entry, session, 'cpu');
+    created.#checkGraph();
+    return created;
+  }
+
+  get inputSize(): number {
+    return this.entry.inputSize;
+  }
+
+  /** Runs the model on an NHWC float32 tensor; returns both output layers. */
+  async run(input: Float32Array): Promise<RawLayerOutput[]> {
+    const s = this.inputSize;
+    const feeds = { [INPUT]: new ort.Tensor('float32', input, [1, s, s, 3]) };
+    const out = await this.#session.run(feeds);
+    return OUTPUTS.map(([scores, boxes], i) => ({
+      scores: tensorData(out, scores),
+      boxes: tensorData(out, boxes),
+      anchors: LAYER_ANCHORS[i] ?? new Float32Array(0),
+    }));
+  }
+
+  async release(): Promise<void> {
+    await this.#session.release();
+  }
+
+  #checkGraph(): void {
+    const names = OUTPUTS.flat();
+    if (!this.#session.inputNames.includes(INPUT) || names.some((n) => !this.#session.outputNames.includes(n))) {
+      throw new Error(
+        `${this.entry.file}: expected input ${INPUT} and outputs ${names.join(', ')}, ` +
+          `got ${this.#session.inputNames.join(', ')} → ${this.#session.outputNames.join(', ')}`,
+      );
+    }
+  }
+}
+
+function sessionOptions(o: ModelSessionOptions, ep: ExecutionProviderName): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [ep],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: o.intraOpNumThreads,
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    logSeverityLevel: 3,
+  };
+}
+
+function tensorData(out: ort.InferenceSession.OnnxValueMapType, name: string): Float32Array {
+  const t = out[name];
+  if (!t || !(t.data instanceof Float32Array)) {
+    throw new Error(`model output ${name} is missing or not float32`);
+  }
+  return t.data;
+}
