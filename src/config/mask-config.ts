@@ -16,6 +16,8 @@ export const MaskConfigSchema = z.object({
   requireFace: z.boolean().default(false),
   /** Full-frame mask when the newest detection result is older than this. */
   staleBudgetFrames: z.number().int().min(0).max(30).default(2),
+  /** A detection that takes longer is an error: the frame is fully masked. */
+  detectTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
   scoreThreshold: z.number().min(0.01).max(0.99).optional(),
 });
 

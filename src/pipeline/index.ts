@@ -1,2 +1,3 @@
-export { maskFile, type FileMaskerOptions, type FrameReport, type MaskReport } from './file-masker.js';
+export { maskFile, type FileMaskerOptions, type FrameReport, type MaskReport, type PipelineEvent } from './file-masker.js';
+export { detectWithDeadline, type FrameDetector } from './frame-detector.js';
 export { percentile, StageTimer, type StageSummary } from './stage-timer.js';
