@@ -1,7 +1,8 @@
 // Degradations of a greyscale face region, for pinning the leak threshold:
 // pixelation at a block size, Gaussian blur, solid fill. Pure; inputs are
 // packed regions (stride = width) and are not modified.
-import type { LumaRegion } from '../../src/eval/index.js';
+import type { Box, I420Frame } from '../../src/core/index.js';
+import { clipRect, copyRegion, type LumaRegion, type PixelRect } from '../../src/eval/index.js';
 
 export type Packed = LumaRegion & { data: Uint8Array };
 
@@ -77,4 +78,57 @@ export function addNoise(r: Packed, amplitude: number, seed = 1): Packed {
   };
   const out = Uint8Array.from(r.data, (v) => Math.min(255, Math.max(0, Math.round(v + (next() * 2 - 1) * amplitude))));
   return { data: out, width: r.width, height: r.height };
+}
+
+/** How maskFrame treats a rectangle: pixelate with a block size, blur with a sigma, or fill. */
+export type FrameMask = { kind: 'pixelate'; block: number } | { kind: 'blur'; sigma: number } | { kind: 'solid' };
+
+interface PlaneView {
+  offset: number;
+  stride: number;
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+  scale: number;
+}
+
+function planeRects(frame: I420Frame, r: PixelRect): PlaneView[] {
+  const cw = Math.ceil(frame.width / 2);
+  const ch = Math.ceil(frame.height / 2);
+  const c = { x0: r.x0 >> 1, y0: r.y0 >> 1, x1: Math.min(cw, Math.ceil(r.x1 / 2)), y1: Math.min(ch, Math.ceil(r.y1 / 2)) };
+  const y = frame.width * frame.height;
+  return [
+    { offset: 0, stride: frame.width, ...r, scale: 1 },
+    { offset: y, stride: cw, ...c, scale: 2 },
+    { offset: y + cw * ch, stride: cw, ...c, scale: 2 },
+  ];
+}
+
+function degradeFor(mask: FrameMask, scale: number): (r: Packed) => Packed {
+  switch (mask.kind) {
+    case 'pixelate':
+      return (r) => pixelate(r, Math.max(1, Math.ceil(mask.block / scale)));
+    case 'blur':
+      return (r) => gaussianBlur(r, mask.sigma / scale);
+    case 'solid':
+      return (r) => solidFill(r, 128);
+  }
+}
+
+/** A copy of `frame` with `box` (clipped) masked on all three planes (chroma at half the block or sigma). */
+export function maskFrame(frame: I420Frame, box: Box, mask: FrameMask): I420Frame {
+  const rect = clipRect(box, frame.width, frame.height);
+  const data = Buffer.from(frame.data);
+  if (!rect) {
+    return { ...frame, data };
+  }
+  for (const p of planeRects(frame, rect)) {
+    const region = { data, width: p.x1 - p.x0, height: p.y1 - p.y0, stride: p.stride, offset: p.offset + p.y0 * p.stride + p.x0 };
+    const out = degradeFor(mask, p.scale)(copyRegion(region));
+    for (let y = 0; y < out.height; y++) {
+      data.set(out.data.subarray(y * out.width, (y + 1) * out.width), region.offset + y * p.stride);
+    }
+  }
+  return { ...frame, data };
 }

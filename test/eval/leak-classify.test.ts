@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { copyRegion, isFullyMasked, isLeak, LEAK_THRESHOLD, leakScore, lumaRegion, measureBox } from '../../src/eval/index.js';
+import { gaussianBlur, pixelate, solidFill } from '../support/degrade.js';
+import { fillY, makeFrame, texture } from './helpers.js';
+
+describe('leak classification', () => {
+  it('counts a score at or above the threshold as a leak, and NaN as a leak (fail closed)', () => {
+    expect(isLeak(LEAK_THRESHOLD)).toBe(true);
+    expect(isLeak(LEAK_THRESHOLD - 1e-9)).toBe(false);
+    expect(isLeak(0.99)).toBe(true);
+    expect(isLeak(0.1)).toBe(false);
+    expect(isLeak(NaN)).toBe(true);
+    expect(isLeak(0.5, 0.4)).toBe(true);
+  });
+
+  it('scores an untouched region 1 and a solid fill far below the threshold', () => {
+    const frame = makeFrame(96, 96, texture);
+    const r = copyRegion(lumaRegion(frame, { x: 16, y: 16, w: 64, h: 64 })!);
+    expect(leakScore(r, r)).toBe(1);
+    expect(leakScore(r, solidFill(r))).toBeLessThan(0.3);
+    expect(leakScore(r, pixelate(r, 4))).toBeGreaterThan(leakScore(r, pixelate(r, 16)));
+    expect(leakScore(r, gaussianBlur(r, 1))).toBeGreaterThan(leakScore(r, gaussianBlur(r, 8)));
+  });
+
+  it('judges a dim, low-contrast region as if it were lit (contrast normalisation)', () => {
+    const dim = makeFrame(64, 64, (x, y) => 20 + Math.round((texture(x, y) - 128) / 12));
+    const r = copyRegion(lumaRegion(dim, { x: 0, y: 0, w: 64, h: 64 })!);
+    expect(leakScore(r, pixelate(r, 16))).toBeLessThan(LEAK_THRESHOLD);
+    expect(leakScore(r, r)).toBe(1);
+  });
+
+  it('measures a box clipped to the frame and skips one outside it', () => {
+    const a = makeFrame(64, 48, texture);
+    const b = fillY(a, 40, 0, 64, 48, 128);
+    const m = measureBox(a, b, { x: 50, y: 10, w: 40, h: 20 });
+    expect(m).toBeDefined();
+    expect(m!.score).toBeLessThan(0.3);
+    expect(measureBox(a, b, { x: 70, y: 10, w: 10, h: 10 })).toBeUndefined();
+    expect(() => measureBox(a, makeFrame(32, 32, texture), { x: 0, y: 0, w: 8, h: 8 })).toThrow(RangeError);
+  });
+});
+
+describe('over-mask detection', () => {
+  const original = makeFrame(160, 128, texture);
+
+  it('calls a solid-filled frame fully masked', () => {
+    expect(isFullyMasked(original, fillY(original, 0, 0, 160, 128, 128))).toBe(true);
+  });
+
+  it('calls a frame fully masked when a strong blur took all its structure', () => {
+    const y = copyRegion(lumaRegion(original, { x: 0, y: 0, w: 160, h: 128 })!);
+    const blurred = gaussianBlur(y, 12);
+    const data = Buffer.from(original.data);
+    data.set(blurred.data, 0);
+    expect(isFullyMasked(original, { ...original, data })).toBe(true);
+  });
+
+  it('does not call a frame with one face box masked fully masked', () => {
+    expect(isFullyMasked(original, fillY(original, 40, 20, 110, 100, 128))).toBe(false);
+    expect(isFullyMasked(original, original)).toBe(false);
+  });
+
+  it('never calls a flat original fully masked (nothing to judge)', () => {
+    const flat = makeFrame(160, 128, () => 30);
+    expect(isFullyMasked(flat, fillY(flat, 0, 0, 160, 128, 128))).toBe(false);
+  });
+});
