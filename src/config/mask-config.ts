@@ -8,6 +8,12 @@ export const MaskConfigSchema = z.object({
   style: z.enum(['pixelate', 'blur', 'solid']).default('pixelate'),
   detector: z.enum(['front', 'back', 'both']).default('both'),
   ep: z.enum(['cpu', 'cuda']).default('cpu'),
+  /**
+   * Pixelation blocks across the detected face (BlazeFace's tight box); the
+   * block is max(minBlockPx, faceSize / blocksAcross). See README "Mask styles".
+   */
+  blocksAcross: z.number().min(1).max(16).default(3),
+  minBlockPx: z.number().int().min(4).max(256).default(16),
   /** Look-ahead K in frames: the mask of frame n may use detections of n+1..n+K. */
   lookahead: z.number().int().min(0).max(60).default(8),
   /** Keep masking a track this long after its last detection. */

@@ -1,4 +1,4 @@
-import type { I420Frame } from '../core/index.js';
+import type { Box, I420Frame } from '../core/index.js';
 import { lumaOf, subRegion } from './region.js';
 import type { LumaRegion } from './ssim.js';
 
@@ -14,11 +14,31 @@ import type { LumaRegion } from './ssim.js';
  * correlates with it at 0.5 or more. The frame is fully masked when at least
  * 8 tiles are textured and at most 10% of them keep structure. A frame with
  * fewer textured tiles (nearly black or flat) is never called fully masked.
+ *
+ * Tiles near a truth face are left out (each face box grown by
+ * FACE_MARGIN of its size on every side): a correct mask removes the structure
+ * of the head, and on a close-up the head is most of the picture. When too few
+ * textured tiles remain outside the faces (a face that fills the frame), the
+ * frame is called fully masked only when the masked frame is flat (luma
+ * standard deviation under FLAT_SD) where the original was not.
  */
 export const OVER_MASK_TILE = 16;
 const MIN_TILE_SD = 4;
 const MIN_TEXTURED_TILES = 8;
 const MAX_KEPT_FRACTION = 0.1;
+const FACE_MARGIN = 0.75;
+const FLAT_SD = 2;
+
+function overlapsAny(x0: number, y0: number, size: number, boxes: readonly Box[]): boolean {
+  for (const b of boxes) {
+    const mx = b.w * FACE_MARGIN;
+    const my = b.h * FACE_MARGIN;
+    if (x0 < b.x + b.w + mx && x0 + size > b.x - mx && y0 < b.y + b.h + my && y0 + size > b.y - my) {
+      return true;
+    }
+  }
+  return false;
+}
 
 interface TileMoments {
   sdA: number;
@@ -60,13 +80,16 @@ export interface StructureKept {
 }
 
 /** Counts textured tiles and those that keep their structure in `masked`. */
-export function structureKept(original: I420Frame, masked: I420Frame): StructureKept {
+export function structureKept(original: I420Frame, masked: I420Frame, faces: readonly Box[] = []): StructureKept {
   const A = lumaOf(original);
   const B = lumaOf(masked);
   let textured = 0;
   let kept = 0;
   for (let y0 = 0; y0 + OVER_MASK_TILE <= original.height; y0 += OVER_MASK_TILE) {
     for (let x0 = 0; x0 + OVER_MASK_TILE <= original.width; x0 += OVER_MASK_TILE) {
+      if (overlapsAny(x0, y0, OVER_MASK_TILE, faces)) {
+        continue;
+      }
       const rect = { x0, y0, x1: x0 + OVER_MASK_TILE, y1: y0 + OVER_MASK_TILE };
       const m = tileMoments(subRegion(A, rect), subRegion(B, rect));
       if (m.sdA < MIN_TILE_SD) {
@@ -82,7 +105,15 @@ export function structureKept(original: I420Frame, masked: I420Frame): Structure
 }
 
 /** True when `masked` is a fully masked version of `original` (see above). */
-export function isFullyMasked(original: I420Frame, masked: I420Frame): boolean {
-  const { textured, kept } = structureKept(original, masked);
-  return textured >= MIN_TEXTURED_TILES && kept <= MAX_KEPT_FRACTION * textured;
+export function isFullyMasked(original: I420Frame, masked: I420Frame, faces: readonly Box[] = []): boolean {
+  const { textured, kept } = structureKept(original, masked, faces);
+  if (textured >= MIN_TEXTURED_TILES) {
+    return kept <= MAX_KEPT_FRACTION * textured;
+  }
+  if (faces.length === 0) {
+    return false;
+  }
+  const whole = { x0: 0, y0: 0, x1: original.width, y1: original.height };
+  const m = tileMoments(subRegion(lumaOf(original), whole), subRegion(lumaOf(masked), whole));
+  return m.sdB < FLAT_SD && m.sdA >= MIN_TILE_SD;
 }

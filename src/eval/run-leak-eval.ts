@@ -120,7 +120,10 @@ export async function runLeakEval(options: LeakEvalOptions): Promise<LeakReport>
         continue;
       }
       checkSizes(truth, ra.value, rb.value);
-      tally.addFrame(measureFrame(ra.value, rb.value, boxes, threshold), isFullyMasked(ra.value, rb.value));
+      tally.addFrame(
+        measureFrame(ra.value, rb.value, boxes, threshold),
+        isFullyMasked(ra.value, rb.value, boxes.map((b) => b.box)),
+      );
       updateCrops(crops, tally.worst, ra.value, rb.value);
     }
   } finally {

@@ -106,7 +106,7 @@ export async function maskFile(options: FileMaskerOptions): Promise<MaskReport> 
       return;
     }
     const plan = planner.plan(item.frame.index);
-    timer.time('mask', () => paintMask(item.frame, plan, config.style));
+    timer.time('mask', () => paintMask(item.frame, plan, config.style, { blocksAcross: config.blocksAcross, minBlockPx: config.minBlockPx }));
     frames.push(frameReport(plan, item.detectorMs));
     await timer.timeAsync('encode', () => encoder.write(item.frame));
   };

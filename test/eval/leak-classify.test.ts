@@ -60,6 +60,21 @@ describe('over-mask detection', () => {
     expect(isFullyMasked(original, original)).toBe(false);
   });
 
+  it('leaves the head around a truth face out: a close-up whose head is masked is not fully masked', () => {
+    // The face box and its margin cover most of the frame; the masked head
+    // takes almost all the texture, yet the rest of the picture is intact.
+    const face = { x: 50, y: 30, w: 60, h: 60 };
+    const headMasked = fillY(original, 0, 0, 150, 128, 128);
+    expect(isFullyMasked(original, headMasked)).toBe(true);
+    expect(isFullyMasked(original, headMasked, [face])).toBe(false);
+  });
+
+  it('on a close-up with no texture left outside the face, counts only a flat frame as fully masked', () => {
+    const face = { x: 10, y: 10, w: 140, h: 108 };
+    expect(isFullyMasked(original, fillY(original, 0, 0, 160, 128, 128), [face])).toBe(true);
+    expect(isFullyMasked(original, fillY(original, 20, 20, 140, 110, 128), [face])).toBe(false);
+  });
+
   it('never calls a flat original fully masked (nothing to judge)', () => {
     const flat = makeFrame(160, 128, () => 30);
     expect(isFullyMasked(flat, fillY(flat, 0, 0, 160, 128, 128))).toBe(false);
