@@ -23,6 +23,8 @@ export interface DetectPass {
   readonly model: ModelName;
   readonly region: Box;
   readonly tile: boolean;
+  /** A dark region, run with its input contrast stretched (see low-light.ts). */
+  readonly lowLight?: boolean;
 }
 
 export const MODEL_INPUT: Readonly<Record<ModelName, number>> = { front128: 128, back256: 256 };

@@ -12,6 +12,7 @@ import {
 import { decodeLayers, type RawLayerOutput } from './decode.js';
 import { MODEL_INPUT, planPasses, type DetectorMode, type DetectPass, type TileMode, type TilePolicy } from './detect-plan.js';
 import { letterboxI420, LetterboxScratch, planLetterbox, toFramePixels, type Letterbox } from './letterbox.js';
+import { LOW_LIGHT_DEFAULTS, meanLuma, planLowLightTiles, stretchContrast } from './low-light.js';
 import { defaultModelsDir, loadVerifiedModel, readManifest } from './model-files.js';
 import { ModelSession, type ExecutionProviderName } from './model-session.js';
 import { weightedNms } from './nms.js';
@@ -30,6 +31,21 @@ export const DETECTOR_DEFAULTS = {
   tiles: 'auto' as TileMode,
   tileScale: 0.5,
   tileOverlap: 64,
+  /**
+   * Tiles are for small faces. A tile's box larger than this fraction of the
+   * tile's shorter side is dropped: a face that large is the whole-frame
+   * passes' job, and on tiles such boxes are mostly false (a face cut by the
+   * tile edge, shoulders, hair).
+   */
+  tileMaxFaceFraction: 0.35,
+  /** Tiles see many small textures; their boxes need this score at least. */
+  tileScoreThreshold: 0.35,
+  /**
+   * When a frame is tiled, its whole-frame front-128 pass only has to find
+   * large, near faces, which score high; at a low threshold it boxed arches
+   * and crowds (450 px boxes at 0.25-0.35 on fnp_crowd_video).
+   */
+  tiledFrontScoreThreshold: 0.35,
   intraOpNumThreads: 2,
 } as const;
 
@@ -49,6 +65,8 @@ export interface FaceDetectorOptions {
   tileOverlap?: number;
   /** ONNX Runtime intra-op threads per session (default 2). */
   intraOpNumThreads?: number;
+  /** The low-light pass over dark regions (front-128; default true, ignored in `back` mode). */
+  lowLight?: boolean;
 }
 
 export interface DetectOptions {
@@ -84,6 +102,7 @@ export class FaceDetector {
   readonly scoreThreshold: number;
   readonly #slots: Partial<Record<ModelName, ModelSlot>>;
   readonly #tiles: TilePolicy;
+  readonly #lowLight: boolean;
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -97,6 +116,7 @@ export class FaceDetector {
       scale: options.tileScale ?? DETECTOR_DEFAULTS.tileScale,
       overlap: options.tileOverlap ?? DETECTOR_DEFAULTS.tileOverlap,
     };
+    this.#lowLight = options.lowLight ?? true;
     const eps = Object.values(slots).map((s) => s.session.executionProvider);
     this.executionProvider = eps.length > 0 && eps.every((ep) => ep === 'cuda') ? 'cuda' : 'cpu';
   }
@@ -168,14 +188,29 @@ export class FaceDetector {
     checkFrame(frame);
     const timings: DetectTimings = { preprocessMs: 0, inferenceMs: {}, postprocessMs: 0 };
     const found: FaceDetection[] = [];
-    for (const pass of planPasses(frame.width, frame.height, this.mode, this.#tiles)) {
+    const passes = planPasses(frame.width, frame.height, this.mode, this.#tiles);
+    const tiled = passes.some((p) => p.tile);
+    for (const pass of [...passes, ...this.#lowLightPasses(frame)]) {
       throwIfAborted(signal, this.#closed);
-      found.push(...(await this.#runPass(frame, pass, timings)));
+      const faces = await this.#runPass(frame, pass, timings);
+      const min = tiled && pass.model === 'front128' && !pass.tile ? DETECTOR_DEFAULTS.tiledFrontScoreThreshold : 0;
+      found.push(...faces.filter((f) => f.score >= min));
     }
     const t0 = performance.now();
-    const faces = weightedNms(found, DETECTOR_DEFAULTS.mergeIou).map((f) => clipToFrame(f, frame));
+    const merged = weightedNms(found, DETECTOR_DEFAULTS.mergeIou).map((f) => clipToFrame(f, frame));
+    const faces = dropNestedDuplicates(merged);
     timings.postprocessMs += performance.now() - t0;
     return { faces, timings };
+  }
+
+  /** Low-light passes for the dark regions of this frame (none in `back` mode). */
+  #lowLightPasses(frame: I420Frame): DetectPass[] {
+    if (!this.#lowLight || this.mode === 'back') {
+      return [];
+    }
+    return planLowLightTiles(frame.width, frame.height, LOW_LIGHT_DEFAULTS, MODEL_INPUT.front128)
+      .filter((region) => meanLuma(frame, region) < LOW_LIGHT_DEFAULTS.darkLuma)
+      .map((region) => ({ model: 'front128', region, tile: true, lowLight: true }));
   }
 
   async #runPass(frame: I420Frame, pass: DetectPass, timings: DetectTimings): Promise<FaceDetection[]> {
@@ -186,10 +221,13 @@ export class FaceDetector {
     const t0 = performance.now();
     const lb = planLetterbox(pass.region, MODEL_INPUT[pass.model]);
     letterboxI420(frame, lb, slot.tensor, slot.scratch);
+    if (pass.lowLight === true) {
+      stretchContrast(slot.tensor, lb, LOW_LIGHT_DEFAULTS);
+    }
     const t1 = performance.now();
     const outputs = await this.#infer(slot);
     const t2 = performance.now();
-    const faces = this.#postprocess(outputs, lb, pass.model);
+    const faces = this.#postprocess(outputs, lb, pass.model).filter((f) => !pass.tile || keepTileFace(f, pass, this.scoreThreshold));
     timings.preprocessMs += t1 - t0;
     timings.inferenceMs[pass.model] = (timings.inferenceMs[pass.model] ?? 0) + (t2 - t1);
     timings.postprocessMs += performance.now() - t2;
@@ -208,6 +246,46 @@ export class FaceDetector {
     const raw = decodeLayers(outputs, lb.size, this.scoreThreshold);
     return weightedNms(raw, DETECTOR_DEFAULTS.nmsIou).map((d) => ({ ...toFramePixels(d, lb), model }));
   }
+}
+
+/**
+ * Drops a weak box that is a second, looser box around a confident face: the
+ * front model at the whole-frame scale often answers a small face with a box
+ * twice its size (0.5 around a 0.95 face), and that box, held and grown,
+ * covered most of the frame. A box is dropped only when a detection that
+ * scores at least NESTED.minInnerScore and NESTED.scoreGap more than it lies
+ * inside it (NESTED.minInside of the inner box's area) and is between 1/NESTED.maxRatio
+ * and 1/NESTED.minRatio of its size: the inner box is the face, and it is
+ * still masked, head and all.
+ */
+export const NESTED = { minInnerScore: 0.7, scoreGap: 0.2, minInside: 0.8, minRatio: 1.3, maxRatio: 3 } as const;
+
+export function dropNestedDuplicates<T extends FaceDetection>(faces: readonly T[]): T[] {
+  return faces.filter(
+    (outer) =>
+      !faces.some((inner) => {
+        if (inner === outer || inner.score < NESTED.minInnerScore || inner.score < outer.score + NESTED.scoreGap) {
+          return false;
+        }
+        const ratio = Math.max(outer.w, outer.h) / Math.max(inner.w, inner.h);
+        if (ratio < NESTED.minRatio || ratio > NESTED.maxRatio) {
+          return false;
+        }
+        const ix = Math.max(0, Math.min(outer.x + outer.w, inner.x + inner.w) - Math.max(outer.x, inner.x));
+        const iy = Math.max(0, Math.min(outer.y + outer.h, inner.y + inner.h) - Math.max(outer.y, inner.y));
+        return ix * iy >= NESTED.minInside * inner.w * inner.h;
+      }),
+  );
+}
+
+/**
+ * Whether a box found on a tile is kept (see DETECTOR_DEFAULTS.tileMaxFaceFraction).
+ * Low-light tiles keep the detector's own threshold: dim faces score low even stretched.
+ */
+export function keepTileFace(face: FaceDetection, tile: Pick<DetectPass, 'region' | 'lowLight'>, scoreThreshold: number): boolean {
+  const maxSide = DETECTOR_DEFAULTS.tileMaxFaceFraction * Math.min(tile.region.w, tile.region.h);
+  const minScore = tile.lowLight === true ? scoreThreshold : Math.max(scoreThreshold, DETECTOR_DEFAULTS.tileScoreThreshold);
+  return Math.max(face.w, face.h) <= maxSide && face.score >= minScore;
 }
 
 async function createSession(

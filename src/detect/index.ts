@@ -13,3 +13,4 @@ export { decodeLayers, sigmoid, type RawLayerOutput, type ScoredBox } from './de
 export { iou, weightedNms } from './nms.js';
 export { letterboxI420, LetterboxScratch, planLetterbox, toFramePixels, type Letterbox } from './letterbox.js';
 export { planTiles } from './tiles.js';
+export { LOW_LIGHT_DEFAULTS, type LowLightPolicy } from './low-light.js';

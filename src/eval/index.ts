@@ -4,7 +4,7 @@
  * the measure, the threshold and the numbers behind it.
  */
 export { runLeakEval, type LeakEvalOptions } from './run-leak-eval.js';
-export { DEFAULT_WORST, formatLeakReport, LeakTally, type BoxResult, type LeakReport } from './leak-report.js';
+export { DEFAULT_WORST, formatLeakReport, formatRanges, LeakTally, MAX_LISTED_FRAMES, type BoxResult, type LeakReport } from './leak-report.js';
 export {
   CANONICAL_FACE_WIDTH,
   isLeak,

@@ -31,6 +31,8 @@ export interface LeakReport {
   readonly overMaskFrames: number;
   /** overMaskFrames / plainlyVisibleFaceFrames (0 when there are none). */
   readonly overMaskRate: number;
+  /** The over-masked frames' indices, the first MAX_LISTED_FRAMES of them. */
+  readonly overMaskedFrames: readonly number[];
   /** Corrections applied, if any: their reason and how many boxes they dropped. */
   readonly corrections?: { readonly reason: string; readonly dropped: number };
   /** The highest-scoring boxes, worst first. */
@@ -38,6 +40,8 @@ export interface LeakReport {
 }
 
 export const DEFAULT_WORST = 12;
+/** How many over-masked frame indices a report lists. */
+export const MAX_LISTED_FRAMES = 200;
 
 /** Accumulates per-frame results into a LeakReport; pure, no I/O. */
 export class LeakTally {
@@ -49,6 +53,7 @@ export class LeakTally {
   #framesWithLeak = 0;
   #plain = 0;
   #overMask = 0;
+  readonly #overMasked: number[] = [];
   #worst: BoxResult[] = [];
 
   constructor(threshold: number, keepWorst: number = DEFAULT_WORST) {
@@ -61,8 +66,8 @@ export class LeakTally {
     return this.#worst;
   }
 
-  /** Adds one frame's box results and whether the frame was fully masked. */
-  addFrame(results: readonly BoxResult[], fullyMasked: boolean): void {
+  /** Adds one frame's box results and whether the frame was fully masked; `frame` is its index (default: the count so far). */
+  addFrame(results: readonly BoxResult[], fullyMasked: boolean, frame: number = this.#frames): void {
     this.#frames++;
     this.#faceFrames += results.length;
     const leaks = results.filter((r) => r.leak).length;
@@ -70,7 +75,12 @@ export class LeakTally {
     this.#framesWithLeak += leaks > 0 ? 1 : 0;
     if (results.some((r) => r.plainlyVisible)) {
       this.#plain++;
-      this.#overMask += fullyMasked ? 1 : 0;
+      if (fullyMasked) {
+        this.#overMask++;
+        if (this.#overMasked.length < MAX_LISTED_FRAMES) {
+          this.#overMasked.push(frame);
+        }
+      }
     }
     if (results.length > 0) {
       this.#worst = [...this.#worst, ...results].sort(byWorst).slice(0, this.#keep);
@@ -89,6 +99,7 @@ export class LeakTally {
       plainlyVisibleFaceFrames: this.#plain,
       overMaskFrames: this.#overMask,
       overMaskRate: ratio(this.#overMask, this.#plain),
+      overMaskedFrames: [...this.#overMasked],
       ...(corrections ? { corrections } : {}),
       worst: this.#worst,
     };
@@ -116,6 +127,9 @@ export function formatLeakReport(r: LeakReport): string {
     `over-mask: ${r.overMaskFrames} of ${r.plainlyVisibleFaceFrames} frames with a plainly visible face fully masked (${pct(r.overMaskRate)})`,
     `frames compared: ${r.frames} of ${r.truthFrames} covered by the truth`,
   ];
+  if (r.overMaskedFrames.length > 0) {
+    lines.push(`over-masked frames: ${formatRanges(r.overMaskedFrames)}${r.overMaskFrames > r.overMaskedFrames.length ? ' ...' : ''}`);
+  }
   if (r.frames !== r.truthFrames) {
     lines.push(`warning: ${r.truthFrames - r.frames} truth frames were not compared (a video ended early)`);
   }
@@ -129,4 +143,23 @@ export function formatLeakReport(r: LeakReport): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Sorted frame indices as ranges: [1, 2, 3, 7] -> "1-3, 7". */
+export function formatRanges(frames: readonly number[]): string {
+  const parts: string[] = [];
+  let start = frames[0];
+  let prev = start;
+  for (const f of [...frames.slice(1), undefined]) {
+    if (f !== undefined && prev !== undefined && f === prev + 1) {
+      prev = f;
+      continue;
+    }
+    if (start !== undefined && prev !== undefined) {
+      parts.push(start === prev ? `${start}` : `${start}-${prev}`);
+    }
+    start = f;
+    prev = f;
+  }
+  return parts.join(', ');
 }

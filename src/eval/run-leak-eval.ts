@@ -123,6 +123,7 @@ export async function runLeakEval(options: LeakEvalOptions): Promise<LeakReport>
       tally.addFrame(
         measureFrame(ra.value, rb.value, boxes, threshold),
         isFullyMasked(ra.value, rb.value, boxes.map((b) => b.box)),
+        n,
       );
       updateCrops(crops, tally.worst, ra.value, rb.value);
     }

@@ -1,7 +1,7 @@
 import { LivemaskError, type Box } from '../core/index.js';
 import { centreOf, translateBox } from './box-geometry.js';
 import { matchDetections, type MatchCandidate } from './match-detections.js';
-import { trackBoxesAt, type TrackGeometryOptions, type TrackObservation } from './track-geometry.js';
+import { trackBoxesAt, type TrackBox, type TrackGeometryOptions, type TrackObservation } from './track-geometry.js';
 
 export interface FaceTrackerOptions {
   /** Keep a track alive (matchable, coasting) this many frames after its last detection. Default 30. */
@@ -14,6 +14,14 @@ export interface FaceTrackerOptions {
   maxSizeRatio?: number;
   /** Weight of the newest velocity sample in the smoothed velocity, 0..1. Default 0.5. */
   velocitySmoothing?: number;
+  /**
+   * A centre-distance (weak) link whose velocity differs from the track's by
+   * more than this many face sizes per frame is not believed as motion: the
+   * track's velocity is reset to 0 (in a crowd the fallback often links
+   * another face, and extrapolating that jump smears the mask over the
+   * frame). Default 0.25.
+   */
+  maxWeakVelocityChange?: number;
   /** While coasting, each side grows by this fraction of the box per frame. Default 0.03. */
   coastGrowth?: number;
   /**
@@ -45,10 +53,15 @@ export interface Track {
   readonly vy: number;
   /** Observations, ascending by index, pruned to historyFrames. */
   readonly history: readonly TrackObservation[];
+  /** The shot the track belongs to: it is masked on frames from..until-1 only (see cut()). */
+  readonly from: number;
+  readonly until: number;
 }
 
 interface MutableTrack {
   id: number;
+  from: number;
+  until: number;
   firstIndex: number;
   lastIndex: number;
   box: Box;
@@ -63,6 +76,7 @@ const DEFAULTS: Required<FaceTrackerOptions> = {
   maxCentreJump: 1.5,
   maxSizeRatio: 2,
   velocitySmoothing: 0.5,
+  maxWeakVelocityChange: 0.25,
   coastGrowth: 0.03,
   coastAccel: 0.01,
   maxCoastGrowth: 1,
@@ -91,6 +105,7 @@ export class FaceTracker {
   readonly #tracks: MutableTrack[] = [];
   #nextId = 1;
   #lastUpdate = -Infinity;
+  #shotStart = -Infinity;
 
   constructor(options: FaceTrackerOptions = {}) {
     const merged = { ...DEFAULTS, ...options };
@@ -119,7 +134,7 @@ export class FaceTracker {
       throw new LivemaskError('BAD_USAGE', `tracker update for frame ${frameIndex} after frame ${this.#lastUpdate}`);
     }
     this.#expire(frameIndex);
-    const alive = this.#tracks.filter((t) => frameIndex - t.lastIndex <= this.options.holdFrames);
+    const alive = this.#tracks.filter((t) => frameIndex < t.until && frameIndex - t.lastIndex <= this.options.holdFrames);
     const candidates: MatchCandidate[] = alive.map((t) => {
       const dt = frameIndex - t.lastIndex;
       return { predicted: translateBox(t.box, t.vx * dt, t.vy * dt), elapsed: dt };
@@ -150,28 +165,47 @@ export class FaceTracker {
   boxesAt(frameIndex: number): Box[] {
     const out: Box[] = [];
     for (const t of this.#tracks) {
-      for (const tb of trackBoxesAt(t.history, frameIndex, this.geometry)) {
+      for (const tb of trackBoxesInShot(t, frameIndex, this.geometry)) {
         out.push(tb.box);
       }
     }
     return out;
   }
 
+  /**
+   * A shot cut at frame `index` (no update for it yet): every track ends
+   * there. A face's motion before a cut says nothing about the next shot, so
+   * no track coasts across it or links to a face after it, and tracks that
+   * start after it are not masked before it.
+   */
+  cut(index: number): void {
+    if (!(index > this.#lastUpdate)) {
+      throw new LivemaskError('BAD_USAGE', `cut at frame ${index} after an update for frame ${this.#lastUpdate}`);
+    }
+    for (const t of this.#tracks) {
+      t.until = Math.min(t.until, index);
+    }
+    this.#shotStart = index;
+  }
+
   /** Drops every track. */
   reset(): void {
     this.#tracks.length = 0;
     this.#lastUpdate = -Infinity;
+    this.#shotStart = -Infinity;
   }
 
   #start(index: number, box: Box): void {
     this.#tracks.push({
       id: this.#nextId++,
+      from: this.#shotStart,
+      until: Infinity,
       firstIndex: index,
       lastIndex: index,
       box,
       vx: 0,
       vy: 0,
-      history: [{ index, box, vx: 0, vy: 0 }],
+      history: [{ index, box, vx: 0, vy: 0, ...scoreOf(box) }],
     });
   }
 
@@ -182,12 +216,18 @@ export class FaceTracker {
     const ix = (b.cx - a.cx) / dt;
     const iy = (b.cy - a.cy) / dt;
     const first = t.firstIndex === t.lastIndex;
-    const k = first ? 1 : this.options.velocitySmoothing;
-    t.vx = k * ix + (1 - k) * t.vx;
-    t.vy = k * iy + (1 - k) * t.vy;
+    if (weak && !first && Math.hypot(ix - t.vx, iy - t.vy) > this.options.maxWeakVelocityChange * Math.max(box.w, box.h)) {
+      // A distance link against the track's motion is as likely another face: no motion to extrapolate.
+      t.vx = 0;
+      t.vy = 0;
+    } else {
+      const k = first ? 1 : this.options.velocitySmoothing;
+      t.vx = k * ix + (1 - k) * t.vx;
+      t.vy = k * iy + (1 - k) * t.vy;
+    }
     t.box = box;
     t.lastIndex = index;
-    t.history.push({ index, box, vx: t.vx, vy: t.vy, ...(weak ? { weak } : {}) });
+    t.history.push({ index, box, vx: t.vx, vy: t.vy, ...(weak ? { weak } : {}), ...scoreOf(box) });
     const oldest = index - this.options.historyFrames;
     while (t.history.length > 1 && (t.history[0]?.index ?? Infinity) < oldest) {
       t.history.shift();
@@ -203,4 +243,15 @@ export class FaceTracker {
       }
     }
   }
+}
+
+/** A track's boxes at frame `n` (trackBoxesAt), none outside its shot. */
+export function trackBoxesInShot(track: Track, n: number, geometry: TrackGeometryOptions): TrackBox[] {
+  return n >= track.from && n < track.until ? trackBoxesAt(track.history, n, geometry) : [];
+}
+
+/** A detection's score, when the box is a detection that carries one. */
+function scoreOf(box: Box): { score?: number } {
+  const score = (box as { score?: unknown }).score;
+  return typeof score === 'number' && Number.isFinite(score) ? { score } : {};
 }

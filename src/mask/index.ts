@@ -1,6 +1,6 @@
 export { clipBox, hullBox, iou, type FrameSize } from './box-geometry.js';
 export { DEFAULT_BOX_EXPANSION, expandBox, resolveExpansion, type BoxExpansion } from './expand-box.js';
-export { FaceTracker, type FaceTrackerOptions, type Track } from './face-tracker.js';
+export { FaceTracker, trackBoxesInShot, type FaceTrackerOptions, type Track } from './face-tracker.js';
 export type { TrackGeometryOptions, TrackObservation } from './track-geometry.js';
 export {
   MaskPlanner,
@@ -13,3 +13,4 @@ export {
   type MaskPlannerOptions,
 } from './mask-planner.js';
 export { blockSizeFor, NEUTRAL_GREY, paintMask, type MaskStyle, type PaintOptions, type YuvColour } from './paint-mask.js';
+export { lumaSignature, SCENE_CUT_DEFAULTS, SceneCutDetector, signatureDistance, type SceneCutPolicy } from './scene-cut.js';

@@ -1,8 +1,8 @@
 import { LivemaskError, type Box } from '../core/index.js';
 import { clipBox, ensureMinSize, isEmptyBox, isFiniteBox } from './box-geometry.js';
 import { expandBox, resolveExpansion, type BoxExpansion } from './expand-box.js';
-import { FaceTracker, type FaceTrackerOptions } from './face-tracker.js';
-import { trackBoxesAt, type TrackGeometryOptions } from './track-geometry.js';
+import { FaceTracker, trackBoxesInShot, type FaceTrackerOptions } from './face-tracker.js';
+import type { TrackGeometryOptions } from './track-geometry.js';
 import { TypedEmitter } from '../core/index.js';
 
 /** Why a frame is masked whole. */
@@ -118,6 +118,8 @@ export class MaskPlanner extends TypedEmitter<MaskPlannerEvents> {
   #tracker: FaceTracker;
   readonly #results = new Map<number, StoredResult>();
   #orphans: { index: number; box: Box }[] = [];
+  /** Shot cuts not yet given to the tracker, ascending. */
+  #cuts: number[] = [];
   #newestFrame = -Infinity;
   #epochStart = 0;
   #resized = false;
@@ -147,12 +149,18 @@ export class MaskPlanner extends TypedEmitter<MaskPlannerEvents> {
     return this.#o.height;
   }
 
-  /** Frame `index` entered the delay line. Indices must increase. */
-  pushFrame(index: number): void {
+  /**
+   * Frame `index` entered the delay line. Indices must increase. `cut`: the
+   * frame opens a new shot (SceneCutDetector); tracks end there.
+   */
+  pushFrame(index: number, info: { cut?: boolean } = {}): void {
     if (!(Number.isInteger(index) && index > this.#newestFrame)) {
       throw new LivemaskError('BAD_USAGE', `pushFrame(${index}) after frame ${this.#newestFrame}`);
     }
     this.#newestFrame = index;
+    if (info.cut === true) {
+      this.#cuts.push(index);
+    }
   }
 
   /**
@@ -178,6 +186,7 @@ export class MaskPlanner extends TypedEmitter<MaskPlannerEvents> {
       return;
     }
     if (index > this.#tracker.lastUpdate) {
+      this.#applyCuts(index);
       this.#tracker.update(index, faces);
     } else {
       // A late result the tracker has moved past: its faces still mask their frames.
@@ -198,6 +207,7 @@ export class MaskPlanner extends TypedEmitter<MaskPlannerEvents> {
     this.#resized = true;
     this.#results.clear();
     this.#orphans = [];
+    this.#cuts = [];
     this.#tracker = new FaceTracker(this.#trackerOptions);
     this.#firstResult = Infinity;
     this.#newestResult = -Infinity;
@@ -214,6 +224,16 @@ export class MaskPlanner extends TypedEmitter<MaskPlannerEvents> {
     this.#noteFailsafe(index, reason);
     this.#prune(index);
     return reason === undefined ? { index, boxes, fullFrame: false } : { index, boxes, fullFrame: true, reason };
+  }
+
+  /** Gives the tracker the cuts at or before frame `index`. */
+  #applyCuts(index: number): void {
+    while (this.#cuts.length > 0 && (this.#cuts[0] ?? Infinity) <= index) {
+      const c = this.#cuts.shift() ?? index;
+      if (c > this.#tracker.lastUpdate) {
+        this.#tracker.cut(c);
+      }
+    }
   }
 
   #failsafeReason(n: number): FailsafeReason | undefined {
@@ -245,7 +265,7 @@ export class MaskPlanner extends TypedEmitter<MaskPlannerEvents> {
   #boxesAt(n: number): MaskBox[] {
     const out: MaskBox[] = [];
     for (const track of this.#tracker.tracks) {
-      for (const tb of trackBoxesAt(track.history, n, this.#geometry)) {
+      for (const tb of trackBoxesInShot(track, n, this.#geometry)) {
         this.#addBox(out, tb.box, tb.faceSize);
       }
     }

@@ -13,6 +13,8 @@ export interface TrackObservation {
    * link to the previous observation may be wrong (another face).
    */
   readonly weak?: boolean;
+  /** The detector's score, when the detection carried one. */
+  readonly score?: number;
 }
 
 export interface TrackGeometryOptions {
@@ -26,7 +28,16 @@ export interface TrackGeometryOptions {
   readonly coastAccel: number;
   /** Cap on that growth, per side. */
   readonly maxCoastGrowth: number;
+  /**
+   * Cap on how far a coasting box is moved along its velocity, in face sizes
+   * (default DEFAULT_MAX_COAST_SHIFT), but never below one frame's motion. Linear motion is not believable for
+   * long: a velocity from a few noisy detections, carried for a second,
+   * smeared single boxes over most of a crowd frame.
+   */
+  readonly maxCoastShift?: number;
 }
+
+export const DEFAULT_MAX_COAST_SHIFT = 1;
 
 /** A box to mask for one track at one frame, and the size of the face in it. */
 export interface TrackBox {
@@ -50,8 +61,21 @@ function faceSize(b: Box): number {
  * covered as well as one that kept going), grown with the uncertainty.
  */
 export function coastBox(obs: TrackObservation, dt: number, opts: TrackGeometryOptions): Box {
-  const moved = translateBox(obs.box, obs.vx * dt, obs.vy * dt);
+  const moved = extrapolate(obs.box, obs.vx, obs.vy, dt, opts);
   return growBox(hullBox(obs.box, moved), growth(opts, dt));
+}
+
+/**
+ * `box` moved `dt` frames along (vx, vy), the shift capped at maxCoastShift
+ * face sizes but never below one frame's motion (the next frame is still
+ * predictable, however fast).
+ */
+function extrapolate(box: Box, vx: number, vy: number, dt: number, opts: TrackGeometryOptions): Box {
+  const speed = Math.hypot(vx, vy);
+  const maxShift = Math.max(speed, (opts.maxCoastShift ?? DEFAULT_MAX_COAST_SHIFT) * faceSize(box));
+  const shift = speed * Math.max(0, dt);
+  const k = shift > maxShift ? maxShift / shift : 1;
+  return translateBox(box, vx * dt * k, vy * dt * k);
 }
 
 /** Index in `history` (ascending by index) of the first observation after `n`. */
@@ -77,7 +101,7 @@ function preAppearance(first: TrackObservation, second: TrackObservation | undef
     const a = centreOf(first.box);
     const b = centreOf(second.box);
     const span = second.index - first.index;
-    box = hullBox(box, translateBox(first.box, ((a.cx - b.cx) / span) * dt, ((a.cy - b.cy) / span) * dt));
+    box = hullBox(box, extrapolate(first.box, (a.cx - b.cx) / span, (a.cy - b.cy) / span, dt, opts));
   }
   return { box: growBox(box, growth(opts, dt)), faceSize: faceSize(first.box) };
 }
@@ -99,12 +123,12 @@ export function trackBoxesAt(history: readonly TrackObservation[], n: number, op
   const out = baseBoxes(history, i, n, opts);
   const next = history[i];
   const prev = history[i - 1];
-  if (next?.weak === true && prev && next.index - n <= opts.lookahead && n - prev.index <= opts.holdFrames) {
+  if (next?.weak === true && prev && next.index - n <= opts.lookahead && n - prev.index <= holdFor(history, i, opts)) {
     out.push(coasting(prev, n, opts), preAppearance(next, history[i + 1], n, opts));
   }
   for (let j = i - 1; j >= 1 && history[j]?.weak === true; j--) {
     const before = history[j - 1];
-    if (!before || n - before.index > opts.holdFrames) {
+    if (!before || n - before.index > holdFor(history, j, opts)) {
       break;
     }
     out.push(coasting(before, n, opts));
@@ -116,7 +140,7 @@ function baseBoxes(history: readonly TrackObservation[], i: number, n: number, o
   const prev = history[i - 1];
   const next = history[i];
   const nextInReach = next !== undefined && next.index - n <= opts.lookahead;
-  const prevInHold = prev !== undefined && n - prev.index <= opts.holdFrames;
+  const prevInHold = prev !== undefined && n - prev.index <= holdFor(history, i, opts);
   if (prev && prev.index === n) {
     return [{ box: prev.box, faceSize: faceSize(prev.box) }];
   }
@@ -133,6 +157,27 @@ function baseBoxes(history: readonly TrackObservation[], i: number, n: number, o
     return [preAppearance(next, history[i + 1], n, opts)];
   }
   return [];
+}
+
+/**
+ * How long a track coasts after its observation number `seen` (1-based): the
+ * full hold once the track is confirmed, that is detected a second time with
+ * a score of at least CONFIRM_SCORE in one of its detections; otherwise only
+ * for the look-ahead, at least UNCONFIRMED_MIN_HOLD frames. Single detections
+ * and tracks that never score well are most often texture (a shirt, foliage,
+ * a stage set) that the low threshold lets through, and a real face is
+ * detected again within that time in practice. Observations without a score
+ * count as confident.
+ */
+export const UNCONFIRMED_MIN_HOLD = 8;
+export const CONFIRM_SCORE = 0.5;
+
+function holdFor(history: readonly TrackObservation[], seen: number, opts: TrackGeometryOptions): number {
+  let confident = false;
+  for (let k = 0; k < seen && !confident; k++) {
+    confident = (history[k]?.score ?? 1) >= CONFIRM_SCORE;
+  }
+  return seen >= 2 && confident ? opts.holdFrames : Math.min(opts.holdFrames, Math.max(UNCONFIRMED_MIN_HOLD, opts.lookahead));
 }
 
 function coasting(prev: TrackObservation, n: number, opts: TrackGeometryOptions): TrackBox {

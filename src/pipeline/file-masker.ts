@@ -2,7 +2,7 @@ import { extname } from 'node:path';
 import type { Box, I420Frame, Logger } from '../core/index.js';
 import type { MaskConfig } from '../config/index.js';
 import { FaceDetector, type DetectResult } from '../detect/index.js';
-import { MaskPlanner, paintMask, type MaskPlan } from '../mask/index.js';
+import { MaskPlanner, paintMask, SceneCutDetector, type MaskPlan } from '../mask/index.js';
 import { checkFfmpeg, probe, VideoDecoder, VideoEncoder, type MediaInfo } from '../media/index.js';
 import { detectWithDeadline, type FrameDetector } from './frame-detector.js';
 import { StageTimer, type StageSummary } from './stage-timer.js';
@@ -87,6 +87,7 @@ export async function maskFile(options: FileMaskerOptions): Promise<MaskReport> 
   const timer = new StageTimer();
   const frames: FrameReport[] = [];
   const events: PipelineEvent[] = [];
+  const cuts = new SceneCutDetector();
   let detectorErrors = 0;
   const planner = createPlanner(config, media, events);
   const decoder = new VideoDecoder({ input: options.input, ...(signal ? { signal } : {}) });
@@ -136,7 +137,11 @@ export async function maskFile(options: FileMaskerOptions): Promise<MaskReport> 
       if (frame.width !== planner.width || frame.height !== planner.height) {
         planner.resize(frame.width, frame.height, frame.index);
       }
-      planner.pushFrame(frame.index);
+      const cut = cuts.push(frame);
+      if (cut) {
+        events.push({ frame: frame.index, type: 'shot-cut' });
+      }
+      planner.pushFrame(frame.index, { cut });
       const overlap = line.length > config.lookahead ? release() : Promise.resolve();
       const [pending] = await Promise.all([detectOne(frame), overlap]);
       line.push(pending);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLeakReport, LeakTally, type BoxResult } from '../../src/eval/index.js';
+import { formatLeakReport, formatRanges, LeakTally, type BoxResult } from '../../src/eval/index.js';
 
 function result(frame: number, score: number, plainlyVisible = true, threshold = 0.62): BoxResult {
   return { frame, box: { x: 1, y: 2, w: 30, h: 40 }, score, ssim: score / 2, leak: !(score < threshold), plainlyVisible };
@@ -25,6 +25,7 @@ describe('LeakTally', () => {
       plainlyVisibleFaceFrames: 3,
       overMaskFrames: 1,
       overMaskRate: 1 / 3,
+      overMaskedFrames: [1],
     });
     expect(r.worst.map((w) => [w.frame, w.score])).toEqual([
       [0, 0.9],
@@ -46,6 +47,18 @@ describe('LeakTally', () => {
 });
 
 describe('formatLeakReport', () => {
+  it('lists the over-masked frames as ranges', () => {
+    const t = new LeakTally(0.62);
+    for (const f of [3, 4, 5, 9, 12, 13]) {
+      t.addFrame([result(f, 0.1)], true, f);
+    }
+    t.addFrame([result(14, 0.1)], false, 14);
+    expect(t.report(15).overMaskedFrames).toEqual([3, 4, 5, 9, 12, 13]);
+    expect(formatLeakReport(t.report(15))).toContain('over-masked frames: 3-5, 9, 12-13');
+    expect(formatRanges([])).toBe('');
+  });
+
+
   it('prints the counts, rates, corrections, a warning on missing frames and the worst boxes', () => {
     const t = new LeakTally(0.62);
     t.addFrame([result(7, 0.8)], false);

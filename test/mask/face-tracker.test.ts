@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Box } from '../../src/core/index.js';
-import { FaceTracker, iou } from '../../src/mask/index.js';
+import { FaceTracker, iou, trackBoxesInShot } from '../../src/mask/index.js';
+import { CONFIRM_SCORE, UNCONFIRMED_MIN_HOLD } from '../../src/mask/track-geometry.js';
 
 const face = (x: number, y: number, s = 80): Box => ({ x, y, w: s, h: s });
 const contains = (outer: Box, inner: Box): boolean =>
@@ -107,5 +108,95 @@ describe('FaceTracker', () => {
     const t = new FaceTracker();
     t.update(3, []);
     expect(() => t.update(3, [])).toThrow(/frame 3/);
+  });
+});
+
+describe('FaceTracker in a crowd', () => {
+  // Regression (fnp_crowd_video): the centre-distance fallback linked a track
+  // to another face 100 px away; the jump became its velocity and coasting
+  // smeared the mask over the whole frame.
+  it('does not take a distance link against the track motion as velocity', () => {
+    const t = new FaceTracker({ maxCentreJump: 1.5 });
+    for (let i = 0; i < 5; i++) {
+      t.update(i, [face(500 + 2 * i, 300)]);
+    }
+    t.update(5, [face(510, 400)]);
+    expect(t.tracks).toHaveLength(1);
+    expect(t.tracks[0]?.history.at(-1)?.weak).toBe(true);
+    expect(t.tracks[0]?.vx).toBe(0);
+    expect(t.tracks[0]?.vy).toBe(0);
+  });
+
+  it('caps how far a coasting box moves along its velocity', () => {
+    const t = new FaceTracker({ holdFrames: 30 });
+    for (let i = 0; i < 5; i++) {
+      t.update(i, [face(100 + 30 * i, 100)]);
+    }
+    const [b] = t.boxesAt(34);
+    // Uncapped, 30 frames at 30 px/frame would move it 900 px. Capped: the hull of the
+    // last box and that box moved one face size (160 px wide), grown by at most its size a side.
+    expect(b && b.x + b.w).toBeLessThanOrEqual(220 + 80 + 80 + 160);
+    expect(b && contains(b, face(220, 100))).toBe(true);
+  });
+});
+
+describe('FaceTracker hold by confidence', () => {
+  const scored = (x: number, score: number): Box & { score: number } => ({ ...face(x, 100), score });
+
+  it('holds a track only the short hold while none of its detections scored CONFIRM_SCORE', () => {
+    const t = new FaceTracker({ holdFrames: 30 });
+    t.update(0, [scored(100, 0.3)]);
+    t.update(1, [scored(100, 0.3)]);
+    expect(t.boxesAt(1 + UNCONFIRMED_MIN_HOLD)).toHaveLength(1);
+    expect(t.boxesAt(2 + UNCONFIRMED_MIN_HOLD)).toEqual([]);
+  });
+
+  it('holds a confirmed track (two detections, one confident) for the whole hold', () => {
+    const t = new FaceTracker({ holdFrames: 30 });
+    t.update(0, [scored(100, 0.3)]);
+    t.update(1, [scored(100, CONFIRM_SCORE)]);
+    expect(t.boxesAt(31)).toHaveLength(1);
+    expect(t.boxesAt(32)).toEqual([]);
+  });
+
+  it('counts a box without a score (not from the detector) as confident', () => {
+    const t = new FaceTracker({ holdFrames: 30 });
+    t.update(0, [face(100, 100)]);
+    t.update(1, [face(100, 100)]);
+    expect(t.boxesAt(31)).toHaveLength(1);
+  });
+});
+
+describe('FaceTracker at a shot cut', () => {
+  it('ends every track at the cut: no coasting after it, no link across it', () => {
+    const t = new FaceTracker({ holdFrames: 30 });
+    for (let i = 0; i < 5; i++) {
+      t.update(i, [face(100, 100)]);
+    }
+    expect(t.boxesAt(6)).toHaveLength(1);
+    t.cut(6);
+    expect(t.boxesAt(5)).toHaveLength(1);
+    expect(t.boxesAt(6)).toEqual([]);
+    t.update(7, [face(105, 100)]);
+    expect(t.tracks).toHaveLength(2);
+    const [old, fresh] = t.tracks;
+    expect(old?.lastIndex).toBe(4);
+    expect([fresh?.from, fresh?.firstIndex]).toEqual([6, 7]);
+  });
+
+  it('masks a track that starts after a cut only from the cut on', () => {
+    const t = new FaceTracker({ holdFrames: 30 });
+    t.cut(10);
+    t.update(12, [face(100, 100)]);
+    const [track] = t.tracks;
+    const geometry = { ...t.geometry, lookahead: 8 };
+    expect(track && trackBoxesInShot(track, 10, geometry)).toHaveLength(1);
+    expect(track && trackBoxesInShot(track, 9, geometry)).toEqual([]);
+  });
+
+  it('rejects a cut at or before the last update', () => {
+    const t = new FaceTracker();
+    t.update(3, []);
+    expect(() => t.cut(3)).toThrow(/frame 3/);
   });
 });

@@ -151,6 +151,22 @@ describe('MaskPlanner look-ahead and tracking', () => {
     expect(plans[21]?.boxes).toEqual([]);
   });
 
+  it('a shot cut ends the coasting of the old faces at the cut, and the pre-roll of new ones does not cross it back', () => {
+    const planner = new MaskPlanner({ ...base, holdFrames: 10 });
+    const plans: MaskPlan[] = [];
+    for (let i = 0; i < 30; i++) {
+      planner.pushFrame(i, { cut: i === 8 });
+      planner.pushResult(i, { faces: i < 5 ? [face(200, 150)] : i >= 10 ? [face(400, 150)] : [] });
+      if (i >= K) {
+        plans.push(planner.plan(i - K));
+      }
+    }
+    expect(covers(plans[7], face(200, 150))).toBe(true);
+    expect(plans[8]?.boxes.some((b) => b.x < 300)).toBe(false);
+    expect(covers(plans[8], face(400, 150))).toBe(true);
+    expect(plans[7]?.boxes.some((b) => b.x > 300)).toBe(false);
+  });
+
   it('plans head boxes: expanded beyond the face box, whole pixels, at least minBoxSize, with the face size', () => {
     const plans = runFile(10, () => ({ faces: [face(300, 200, 100), face(10, 10, 4)] }), { minBoxSize: 24 });
     const [head, tiny] = plans[5]?.boxes ?? [];
