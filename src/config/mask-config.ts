@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_BLOCKS_ACROSS } from '../mask/paint-mask.js';
 
 /**
  * The options of one masking run, validated once at the edge. Defaults live
@@ -12,7 +13,7 @@ export const MaskConfigSchema = z.object({
    * Pixelation blocks across the detected face (BlazeFace's tight box); the
    * block is max(minBlockPx, faceSize / blocksAcross). See README "Mask styles".
    */
-  blocksAcross: z.number().min(1).max(16).default(3),
+  blocksAcross: z.number().min(1).max(16).default(DEFAULT_BLOCKS_ACROSS),
   minBlockPx: z.number().int().min(4).max(256).default(16),
   /** Look-ahead K in frames: the mask of frame n may use detections of n+1..n+K. */
   lookahead: z.number().int().min(0).max(60).default(8),

@@ -12,5 +12,5 @@ export {
   type MaskPlannerEvents,
   type MaskPlannerOptions,
 } from './mask-planner.js';
-export { blockSizeFor, NEUTRAL_GREY, paintMask, type MaskStyle, type PaintOptions, type YuvColour } from './paint-mask.js';
+export { blockSizeFor, DEFAULT_BLOCKS_ACROSS, NEUTRAL_GREY, paintMask, type MaskStyle, type PaintOptions, type YuvColour } from './paint-mask.js';
 export { lumaSignature, SCENE_CUT_DEFAULTS, SceneCutDetector, signatureDistance, type SceneCutPolicy } from './scene-cut.js';

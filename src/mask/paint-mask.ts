@@ -32,13 +32,16 @@ export const NEUTRAL_GREY: YuvColour = Object.freeze({ y: 128, u: 128, v: 128 })
  * The pixelation block for a face of `faceSize` pixels (max of its width and
  * height): max(minBlockPx, ceil(faceSize / blocksAcross)). Blocks must scale
  * with the face: an independent detector still finds typical faces through 8
- * and 16 px blocks but none through 32 px, i.e. through about 4 blocks across
- * the face. The blur style uses the same block grid.
+ * and 16 px blocks but none through 32 px; the default is DEFAULT_BLOCKS_ACROSS
+ * blocks across the face (the leak tests on real clips pass at 3). The blur
+ * style uses the same block grid.
  */
+export const DEFAULT_BLOCKS_ACROSS = 3;
+
 export function blockSizeFor(faceSize: number, options: PaintOptions = {}): number {
   const min = options.minBlockPx ?? 16;
-  const across = options.blocksAcross ?? 4;
-  // The epsilon keeps float noise (100.00000000000001 / 4) from adding a pixel.
+  const across = options.blocksAcross ?? DEFAULT_BLOCKS_ACROSS;
+  // The epsilon keeps float noise (100.00000000000001 / 4, say) from adding a pixel.
   return Math.max(min, Math.ceil(faceSize / across - 1e-9));
 }
 

@@ -73,11 +73,12 @@ const chromaOf = (r: Box): Box => {
 };
 
 describe('blockSizeFor', () => {
-  it('is max(minBlockPx, ceil(faceSize / blocksAcross)), defaults 16 and 4', () => {
+  it('is max(minBlockPx, ceil(faceSize / blocksAcross)), defaults 16 and 3', () => {
     expect(blockSizeFor(40)).toBe(16);
-    expect(blockSizeFor(64)).toBe(16);
-    expect(blockSizeFor(100)).toBe(25);
-    expect(blockSizeFor(201)).toBe(51);
+    expect(blockSizeFor(48)).toBe(16);
+    expect(blockSizeFor(100)).toBe(34);
+    expect(blockSizeFor(201)).toBe(67);
+    expect(blockSizeFor(100, { blocksAcross: 4 })).toBe(25);
     expect(blockSizeFor(100, { blocksAcross: 2, minBlockPx: 8 })).toBe(50);
     expect(blockSizeFor(10, { minBlockPx: 8 })).toBe(8);
   });
@@ -99,8 +100,12 @@ describe('paintMask pixelate', () => {
     expectOutsideUntouched(before, f.data, pv!, chromaOf(box));
   });
 
-  it('scales blocks with the face: a 200 px face gets 50 px blocks, so about 4 across', () => {
+  it('scales blocks with the face: a 200 px face gets 67 px blocks (the remainder joins the last, never a thin strip)', () => {
     const f = noiseFrame(320, 240, 4);
+    // A horizontal ramp, so that neighbouring blocks never share a mean.
+    for (let i = 0; i < 320 * 240; i++) {
+      f.data[i] = i % 320;
+    }
     const box = { x: 10, y: 10, w: 200, h: 200, faceSize: 200 };
     paintMask(f, planOf([box]), 'pixelate');
     const row = 10 * 320;
@@ -115,16 +120,16 @@ describe('paintMask pixelate', () => {
       }
     }
     runs.push(run);
-    expect(runs).toEqual([50, 50, 50, 50]);
+    expect(runs).toEqual([67, 133]);
   });
 
   it('estimates the face size from the head box when the box carries none', () => {
     const f = noiseFrame(400, 400, 5);
     const before = Buffer.from(f.data);
-    // A default head box around a 100 px face is 180 x 220: blocks of 25.
+    // A default head box around a 100 px face is 180 x 220: blocks of 34.
     const box = { x: 0, y: 0, w: 180, h: 220 };
     paintMask(f, planOf([box]));
-    expectBlockMeans(before, f.data, planes(f)[0]!, box, 25);
+    expectBlockMeans(before, f.data, planes(f)[0]!, box, 34);
   });
 
   it('covers at least the luma box on the chroma planes, for odd sizes and odd box edges', () => {
