@@ -21,6 +21,7 @@ export function describeFailure(err: unknown): { code: number; reason: string } 
     const reason = oneLine(err.message);
     switch (err.code) {
       case 'BAD_USAGE':
+      case 'CONFIG_INVALID':
         return { code: EXIT.usage, reason };
       case 'INPUT_UNREADABLE':
         return { code: EXIT.unreadableInput, reason };

@@ -6,12 +6,14 @@ import { formatLeakReport, runLeakEval } from '../eval/index.js';
 import { maskFile } from '../pipeline/index.js';
 import { describeFailure, EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
+import { serve } from './serve-command.js';
 
 const USAGE = `usage:
   livemask mask <input> -o <output> [--style pixelate|blur|solid] [--detector front|back|both]
                 [--ep cpu|cuda] [--report report.json] [--lookahead N] [--require-face]
   livemask eval leak --original A --masked B --truth T.json [--sheet sheet.png]
                 [--corrections C.json] [--threshold X] [--json]
+  livemask serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--demo]
   livemask --help | --version`;
 
 function usageError(message: string): LivemaskError {
@@ -118,6 +120,19 @@ async function evalCommand(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+async function serveCommand(args: string[], logger: Logger): Promise<number> {
+  const { values, positionals } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    data: { type: 'string' },
+    demo: { type: 'boolean' },
+  });
+  if (positionals.length > 0) {
+    throw usageError(`serve takes no arguments, got ${positionals.join(' ')}`);
+  }
+  return serve({ port: str(values.port), host: str(values.host), data: str(values.data), demo: values.demo === true }, logger);
+}
+
 /** Runs the `livemask` command line; resolves with the process exit code. */
 export async function run(argv: string[]): Promise<number> {
   const logger = createLogger({ name: 'livemask' });
@@ -128,6 +143,8 @@ export async function run(argv: string[]): Promise<number> {
         return await maskCommand(rest, logger.child({ module: 'mask' }));
       case 'eval':
         return await evalCommand(rest);
+      case 'serve':
+        return await serveCommand(rest, logger);
       case '--version':
         process.stdout.write('livemask 0.1.0\n');
         return EXIT.ok;
@@ -142,7 +159,8 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     const { code, reason } = describeFailure(err);
     process.stderr.write(`livemask: ${reason}\n`);
-    if (code === EXIT.usage) {
+    // Usage helps with bad arguments, not with a bad environment variable.
+    if (code === EXIT.usage && !(err instanceof LivemaskError && err.code === 'CONFIG_INVALID')) {
       process.stderr.write(`${USAGE}\n`);
     }
     if (code === EXIT.failed) {

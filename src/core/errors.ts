@@ -13,7 +13,10 @@ export type LivemaskErrorCode =
   | 'BAD_USAGE'
   | 'ABORTED'
   | 'CLOSED'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'BAD_REQUEST';
 
 export class LivemaskError extends Error {
   readonly code: LivemaskErrorCode;
@@ -58,5 +61,24 @@ export class AbortedError extends LivemaskError {
   constructor(message = 'aborted', options?: { cause?: unknown }) {
     super('ABORTED', message, options);
     this.name = 'AbortedError';
+  }
+}
+
+/**
+ * A request's bearer token was refused: `UNAUTHORIZED` (401) when it is
+ * missing, malformed, forged or expired; `FORBIDDEN` (403) when it is valid
+ * but not for this room or this endpoint. The message is safe to send to the
+ * client: it never holds the token or its claims.
+ */
+export class AuthError extends LivemaskError {
+  declare readonly code: 'UNAUTHORIZED' | 'FORBIDDEN';
+
+  constructor(code: Extract<LivemaskErrorCode, 'UNAUTHORIZED' | 'FORBIDDEN'>, message: string) {
+    super(code, message);
+    this.name = 'AuthError';
+  }
+
+  get status(): 401 | 403 {
+    return this.code === 'UNAUTHORIZED' ? 401 : 403;
   }
 }

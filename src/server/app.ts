@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { LivemaskError, type Logger } from '../core/index.js';
+import { describeServerConfig, type ServerConfig } from './config.js';
+import { registerDemoRoutes } from './demo-routes.js';
+import type { EventStream } from './event-stream.js';
+import { handleError, handleNotFound } from './http-errors.js';
+import { ServerMetrics } from './metrics.js';
+import { registerOpsRoutes } from './ops-routes.js';
+import { registerRoomRoutes } from './room-routes.js';
+import { RoomRegistry } from './rooms.js';
+import { TokenVerifier, type SigningKey } from './tokens.js';
+
+/**
+ * The HTTP control plane of `livemask serve`: health, readiness, metrics,
+ * the mask switch and room events (and, in demo mode, demo tokens). Media
+ * (WHIP/WHEP) comes in a later slice and plugs into `rooms` and `metrics`.
+ */
+
+export interface LivemaskServerOptions {
+  /** Heartbeat period of event streams. Default 15 000 ms. */
+  heartbeatMs?: number;
+  /** Default: a new registry, closed with the server. */
+  rooms?: RoomRegistry;
+  /** Collect prom-client's process metrics. Default true. */
+  defaultMetrics?: boolean;
+  /**
+   * On stop, how long requests still in flight may take to finish before
+   * every connection is closed. Default 5000 ms. Connections with no request
+   * in flight (keep-alive, or opened and never used) are closed at once.
+   */
+  closeGraceMs?: number;
+}
+
+type State = 'created' | 'listening' | 'stopping' | 'stopped';
+
+export class LivemaskServer {
+  readonly config: ServerConfig;
+  readonly rooms: RoomRegistry;
+  readonly metrics: ServerMetrics;
+  readonly verifier: TokenVerifier;
+  /** The key demo tokens are signed with; set in demo mode only. */
+  readonly demoKey: SigningKey | undefined;
+  readonly #app: FastifyInstance;
+  /** The server's own log lines; requests log through Fastify's child of the same root. */
+  readonly #logger: Logger;
+  readonly #ownsRooms: boolean;
+  readonly #streams = new Set<EventStream>();
+  readonly #closeGraceMs: number;
+  /** Requests whose response has not closed yet (event streams included). */
+  #inflight = 0;
+  #onIdle: (() => void)[] = [];
+  #state: State = 'created';
+  #stopping: Promise<void> | undefined;
+  #url: string | undefined;
+
+  private constructor(
+    config: ServerConfig,
+    logger: Logger,
+    verifier: TokenVerifier,
+    demoKey: SigningKey | undefined,
+    options: LivemaskServerOptions,
+  ) {
+    this.config = config;
+    this.#logger = logger.child({ module: 'server' });
+    this.verifier = verifier;
+    this.demoKey = demoKey;
+    this.#ownsRooms = options.rooms === undefined;
+    this.rooms = options.rooms ?? new RoomRegistry();
+    this.metrics = new ServerMetrics({
+      roomCount: () => this.rooms.roomCount,
+      ...(options.defaultMetrics !== undefined ? { defaultMetrics: options.defaultMetrics } : {}),
+    });
+    // Typed as Fastify's logger so that the app is a plain FastifyInstance;
+    // it is the project's pino logger, with its redaction paths.
+    const httpLogger: FastifyBaseLogger = logger.child({ module: 'http' });
+    this.#app = Fastify({
+      loggerInstance: httpLogger,
+      bodyLimit: config.maxBodyBytes,
+    });
+    this.#closeGraceMs = options.closeGraceMs ?? 5000;
+    this.#app.addHook('onRequest', async (_request, reply) => {
+      this.#inflight += 1;
+      reply.raw.once('close', () => {
+        this.#inflight -= 1;
+        if (this.#inflight === 0) {
+          this.#onIdle.splice(0).forEach((wake) => wake());
+        }
+      });
+    });
+    this.#app.setErrorHandler(handleError);
+    this.#app.setNotFoundHandler(handleNotFound);
+    registerOpsRoutes(this.#app, { metrics: this.metrics, ready: () => this.#state === 'listening' });
+    registerRoomRoutes(this.#app, {
+      rooms: this.rooms,
+      verifier,
+      logger: logger.child({ module: 'rooms' }),
+      streams: this.#streams,
+      heartbeatMs: options.heartbeatMs ?? 15_000,
+      stopping: () => this.#state === 'stopping' || this.#state === 'stopped',
+    });
+    if (demoKey) {
+      registerDemoRoutes(this.#app, demoKey);
+    }
+  }
+
+  /**
+   * Builds the server from its configuration. In demo mode tokens are signed
+   * and verified with a random HS256 secret made for this process, never with
+   * LIVEMASK_TOKEN_SECRET (so a demo never mints tokens valid elsewhere).
+   */
+  static async create(config: ServerConfig, logger: Logger, options: LivemaskServerOptions = {}): Promise<LivemaskServer> {
+    let secret: string | Uint8Array | undefined = config.tokenSecret;
+    let demoKey: SigningKey | undefined;
+    if (config.demo) {
+      if (config.tokenSecret !== undefined) {
+        logger.child({ module: 'server' }).warn('demo mode: LIVEMASK_TOKEN_SECRET is ignored; HS256 tokens use a random secret made for this process');
+      }
+      secret = randomBytes(32);
+      demoKey = { alg: 'HS256', secret };
+    }
+    const verifier = await TokenVerifier.create({
+      ...(secret !== undefined ? { secret } : {}),
+      ...(config.tokenPublicKey !== undefined ? { publicKeyPem: config.tokenPublicKey } : {}),
+    });
+    return new LivemaskServer(config, logger, verifier, demoKey, options);
+  }
+
+  /** The base URL once listening, e.g. `http://127.0.0.1:8080`. */
+  get url(): string {
+    if (this.#url === undefined) {
+      throw new LivemaskError('CLOSED', 'the server is not listening');
+    }
+    return this.#url;
+  }
+
+  get ready(): boolean {
+    return this.#state === 'listening';
+  }
+
+  /** Starts listening on the configured host and port; resolves with the base URL. */
+  async start(): Promise<string> {
+    if (this.#state !== 'created') {
+      throw new LivemaskError('CLOSED', `cannot start a server that is ${this.#state}`);
+    }
+    await this.#app.listen({ port: this.config.port, host: this.config.host });
+    const address = this.#app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.#url = `http://${host}:${address.port}`;
+    this.#state = 'listening';
+    this.#logger.info(
+      { config: describeServerConfig(this.config), tokenAlgorithms: this.verifier.algorithms, url: this.#url },
+      'livemask serve listening',
+    );
+    if (this.demoKey) {
+      this.#logger.warn('demo mode: demo tokens are enabled at GET /v1/demo/token; never run --demo in production');
+    }
+    return this.#url;
+  }
+
+  /**
+   * Stops gracefully: /readyz answers 503 from now on; after the configured
+   * drain delay the event streams are closed and the server stops accepting
+   * and closes its connections. Idempotent; every step runs even when one
+   * fails, and then a CLOSED error is thrown with the failures as its cause.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  /**
+   * Closes the listener; waits up to the grace time for requests in flight,
+   * then closes every connection that is left (Node's idle-connection close
+   * misses sockets that were opened and never sent a request).
+   */
+  async #closeHttp(): Promise<void> {
+    const closed = this.#app.close();
+    if (this.#inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#closeGraceMs);
+        this.#onIdle.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.#app.server.closeAllConnections();
+    await closed;
+  }
+
+  async #stop(): Promise<void> {
+    const wasListening = this.#state === 'listening';
+    this.#state = 'stopping';
+    this.#logger.info({ drainMs: this.config.drainMs }, 'livemask serve stopping');
+    if (wasListening && this.config.drainMs > 0) {
+      await sleep(this.config.drainMs);
+    }
+    const failures: unknown[] = [];
+    const step = async (work: () => unknown): Promise<void> => {
+      try {
+        await work();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    for (const stream of [...this.#streams]) {
+      await step(() => stream.close());
+    }
+    await step(() => this.#closeHttp());
+    if (this.#ownsRooms) {
+      await step(() => this.rooms.close());
+    }
+    this.#state = 'stopped';
+    this.#logger.info('livemask serve stopped');
+    if (failures.length > 0) {
+      const cause = failures.length === 1 ? failures[0] : new AggregateError(failures);
+      throw new LivemaskError('CLOSED', 'livemask serve did not stop cleanly', { cause });
+    }
+  }
+}

@@ -1,0 +1,276 @@
+import { createPublicKey } from 'node:crypto';
+import { access, constants, mkdir, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { LivemaskError } from '../core/index.js';
+
+/**
+ * The configuration of `livemask serve`, read once at start from command-line
+ * flags and `LIVEMASK_*` environment variables (a flag wins over its
+ * variable). Defaults live here and nowhere else; every error names the flag
+ * or variable it came from and never echoes a secret.
+ */
+
+/** The command-line flags of `livemask serve`, as parsed (strings, or true for a boolean flag). */
+export interface ServeFlags {
+  port?: string | undefined;
+  host?: string | undefined;
+  data?: string | undefined;
+  demo?: boolean | undefined;
+}
+
+/** The environment variable behind each field, and the flag that overrides it. */
+const SOURCES = {
+  port: { env: 'LIVEMASK_PORT', flag: '--port' },
+  host: { env: 'LIVEMASK_HOST', flag: '--host' },
+  dataDir: { env: 'LIVEMASK_DATA', flag: '--data' },
+  demo: { env: 'LIVEMASK_DEMO', flag: '--demo' },
+  tokenSecret: { env: 'LIVEMASK_TOKEN_SECRET', flag: undefined },
+  tokenPublicKey: { env: 'LIVEMASK_TOKEN_PUBLIC_KEY', flag: undefined },
+  maxBodyBytes: { env: 'LIVEMASK_MAX_BODY_BYTES', flag: undefined },
+  drainMs: { env: 'LIVEMASK_DRAIN_MS', flag: undefined },
+  redisUrl: { env: 'LIVEMASK_REDIS_URL', flag: undefined },
+} as const;
+
+type Field = keyof typeof SOURCES;
+
+/** The smallest HS256 secret accepted, in bytes (RFC 7518 3.2: at least the hash size). */
+export const MIN_SECRET_BYTES = 32;
+
+function integer(min: number, max: number, fallback: number): z.ZodType<number, string | undefined> {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: `must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
+    .optional()
+    .transform((v) => v ?? fallback);
+}
+
+const booleanText = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['', '0', '1', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), {
+    error: 'must be one of 1, 0, true, false, yes, no, on, off',
+  })
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
+  .optional()
+  .transform((v) => v ?? false);
+
+const host = z
+  .string()
+  .trim()
+  .refine((v) => isIP(v) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(v), {
+    error: 'must be an IP address or a host name',
+  });
+
+const secret = z
+  .string()
+  .refine((v) => Buffer.byteLength(v, 'utf8') >= MIN_SECRET_BYTES, {
+    // The length only: the secret itself never appears in an error.
+    error: (issue) => `must be at least ${MIN_SECRET_BYTES} bytes (got ${Buffer.byteLength(String(issue.input), 'utf8')})`,
+  });
+
+/** PEM text from an environment variable, where line breaks are often written as `\n`. */
+const publicKeyPem = z
+  .string()
+  .transform((v) => v.replace(/\\n/g, '\n').trim())
+  .superRefine((pem, ctx) => {
+    const problem = ed25519Problem(pem);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
+
+const redisUrl = z.string().refine(
+  (v) => {
+    try {
+      return ['redis:', 'rediss:'].includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  },
+  // The URL may carry a password, so it is never echoed.
+  { error: 'must be a redis:// or rediss:// URL' },
+);
+
+const ServerConfigSchema = z
+  .object({
+    port: integer(0, 65_535, 8080),
+    host: host.optional().transform((v) => v ?? '127.0.0.1'),
+    dataDir: z
+      .string()
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .optional()
+      .transform((v) => resolve(v ?? './data')),
+    demo: booleanText,
+    tokenSecret: secret.optional(),
+    tokenPublicKey: publicKeyPem.optional(),
+    maxBodyBytes: integer(1024, 16 * 1024 * 1024, 64 * 1024),
+    drainMs: integer(0, 60_000, 0),
+    redisUrl: redisUrl.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokenSecret'],
+        message: `no token key: set ${SOURCES.tokenSecret.env} or ${SOURCES.tokenPublicKey.env} (or run with --demo)`,
+      });
+    }
+  });
+
+/** The validated configuration of `livemask serve`. Holds secrets: never log it whole (see {@link describeServerConfig}). */
+export interface ServerConfig {
+  port: number;
+  host: string;
+  /** Absolute path; evidence recordings will live here. */
+  dataDir: string;
+  /** Demo mode: a random HS256 secret and the demo token route. */
+  demo: boolean;
+  /** HS256 secret, at least {@link MIN_SECRET_BYTES} bytes. */
+  tokenSecret?: string;
+  /** Ed25519 public key, PEM SPKI, for EdDSA tokens. */
+  tokenPublicKey?: string;
+  /** Largest request body accepted; more gets 413. */
+  maxBodyBytes: number;
+  /** On stop, how long /readyz answers 503 before connections are closed. */
+  drainMs: number;
+  /** Recorded for the fleet (a later slice); not connected to. */
+  redisUrl?: string;
+}
+
+/**
+ * Reads the configuration from flags and the environment. Throws a
+ * LivemaskError with code CONFIG_INVALID whose message names the flag or
+ * variable, e.g. `LIVEMASK_PORT: must be a whole number from 0 to 65535`.
+ */
+export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const fromFlag = new Set<Field>();
+  const raw: Partial<Record<Field, string>> = {};
+  for (const field of Object.keys(SOURCES) as Field[]) {
+    const value = env[SOURCES[field].env];
+    if (value !== undefined) {
+      raw[field] = value;
+    }
+  }
+  const flagValues: Partial<Record<Field, string | undefined>> = {
+    port: flags.port,
+    host: flags.host,
+    dataDir: flags.data,
+    demo: flags.demo === true ? 'true' : undefined,
+  };
+  for (const [field, value] of Object.entries(flagValues) as [Field, string | undefined][]) {
+    if (value !== undefined) {
+      raw[field] = value;
+      fromFlag.add(field);
+    }
+  }
+  const result = ServerConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = (issue?.path[0] ?? 'tokenSecret') as Field;
+    const message = issue?.message ?? 'invalid';
+    // The "no token key" issue names both variables itself.
+    const name = message.startsWith('no token key') ? '' : `${sourceName(field, fromFlag.has(field))}: `;
+    throw new LivemaskError('CONFIG_INVALID', `${name}${message}`);
+  }
+  const c = result.data;
+  return {
+    port: c.port,
+    host: c.host,
+    dataDir: c.dataDir,
+    demo: c.demo,
+    maxBodyBytes: c.maxBodyBytes,
+    drainMs: c.drainMs,
+    ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
+    ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
+    ...(c.redisUrl !== undefined ? { redisUrl: c.redisUrl } : {}),
+  };
+}
+
+/** What of the configuration may be logged: no secrets, no Redis URL (it may hold a password). */
+export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
+  return {
+    port: c.port,
+    host: c.host,
+    dataDir: c.dataDir,
+    demo: c.demo,
+    maxBodyBytes: c.maxBodyBytes,
+    drainMs: c.drainMs,
+    redis: c.redisUrl !== undefined ? 'configured (not used yet)' : 'none',
+  };
+}
+
+/** The flag or variable to name in an error about `field`. */
+function sourceName(field: Field, fromFlag: boolean): string {
+  const source = SOURCES[field];
+  return fromFlag && source.flag !== undefined ? source.flag : source.env;
+}
+
+function ed25519Problem(pem: string): string | undefined {
+  if (/PRIVATE KEY/.test(pem)) {
+    return 'holds a private key: give the public key only (PEM SPKI, "-----BEGIN PUBLIC KEY-----")';
+  }
+  if (!pem.startsWith('-----BEGIN PUBLIC KEY-----')) {
+    return 'must be an Ed25519 public key in PEM (SPKI, "-----BEGIN PUBLIC KEY-----")';
+  }
+  try {
+    const key = createPublicKey({ key: pem, format: 'pem' });
+    if (key.asymmetricKeyType !== 'ed25519') {
+      return `must be an Ed25519 public key (got ${key.asymmetricKeyType ?? 'a symmetric key'})`;
+    }
+    return undefined;
+  } catch {
+    return 'must be an Ed25519 public key in PEM (SPKI, "-----BEGIN PUBLIC KEY-----")';
+  }
+}
+
+/**
+ * Creates the data directory when missing and checks that it is a writable
+ * directory. Throws CONFIG_INVALID naming `--data` when the flag gave it,
+ * else LIVEMASK_DATA.
+ */
+export async function prepareDataDir(dir: string, fromFlag: boolean): Promise<void> {
+  try {
+    await makeDir(dir);
+    if (!(await stat(dir)).isDirectory()) {
+      throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+    }
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    throw new LivemaskError('CONFIG_INVALID', `${sourceName('dataDir', fromFlag)}: cannot create or write ${dir} (${errorCode(err)})`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's `mkdir(..., { recursive: true })`
+ * never returns on some paths (under /proc it loops on ENOENT), which would
+ * hang the start instead of failing it.
+ */
+async function makeDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'EEXIST') {
+      return;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) {
+      throw err;
+    }
+    await makeDir(parent);
+    await mkdir(dir);
+  }
+}
+
+function errorCode(err: unknown): string {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'not usable';
+}

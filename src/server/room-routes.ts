@@ -1,0 +1,75 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { LivemaskError, type Logger } from '../core/index.js';
+import { EventStream } from './event-stream.js';
+import { sendError } from './http-errors.js';
+import { claimsOf, participantParams, requireRoomToken, roomParams } from './room-auth.js';
+import type { RoomEvent, RoomRegistry } from './rooms.js';
+import type { TokenVerifier } from './tokens.js';
+
+/**
+ * The control endpoints of a room, for the live-room server (`control`
+ * tokens): the mask switch and the room's event stream.
+ */
+
+export interface RoomRoutesContext {
+  rooms: RoomRegistry;
+  verifier: TokenVerifier;
+  logger: Logger;
+  /** Open event streams; the server closes them on stop. */
+  streams: Set<EventStream>;
+  heartbeatMs: number;
+  /** True once stop has begun: no new event streams then. */
+  stopping: () => boolean;
+}
+
+const MaskBody = z.strictObject({ masked: z.boolean() });
+
+export function registerRoomRoutes(app: FastifyInstance, ctx: RoomRoutesContext): void {
+  const control = requireRoomToken(ctx.verifier, ['control']);
+
+  app.put('/v1/rooms/:room/participants/:participant/mask', { onRequest: control }, async (request, reply) => {
+    const { room, participant } = participantParams(request);
+    const body = MaskBody.safeParse(request.body);
+    if (!body.success) {
+      const issue = body.error.issues[0];
+      const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+      throw new LivemaskError('BAD_REQUEST', `body must be {"masked": true|false}: ${where}${issue?.message ?? 'invalid'}`);
+    }
+    const event = ctx.rooms.setMask(room, participant, body.data.masked);
+    ctx.logger.info({ room, participant, masked: body.data.masked, changed: event !== undefined }, 'mask switched');
+    return reply.code(204).send();
+  });
+
+  app.get('/v1/rooms/:room/events', { onRequest: control }, (request, reply) => openEvents(ctx, request, reply));
+}
+
+function openEvents(ctx: RoomRoutesContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { room } = roomParams(request);
+  claimsOf(request); // throws if this route ever loses its token hook
+  if (ctx.stopping()) {
+    return sendError(reply.header('retry-after', '1'), 503, 'UNAVAILABLE', 'server is stopping');
+  }
+  const afterSeq = lastEventId(request.headers['last-event-id']);
+  reply.hijack();
+  const stream = new EventStream(reply.raw, { heartbeatMs: ctx.heartbeatMs });
+  const log = ctx.logger.child({ room, reqId: request.id });
+  ctx.streams.add(stream);
+  const send = (event: RoomEvent): void => stream.send(event.type, event, event.seq);
+  const unsubscribe = ctx.rooms.subscribe(room, send, afterSeq !== undefined ? { afterSeq } : {});
+  stream.once('close', () => {
+    unsubscribe();
+    ctx.streams.delete(stream);
+    log.info('events stream closed');
+  });
+  log.info({ afterSeq }, 'events stream opened');
+  return reply;
+}
+
+function lastEventId(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^\d{1,15}$/.test(value.trim())) {
+    return undefined;
+  }
+  return Number(value.trim());
+}
