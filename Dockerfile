@@ -1,6 +1,9 @@
 # livemask container images. Two targets:
 #   docker build --target cpu -t livemask:cpu .
 #   docker build --target gpu -t livemask:gpu .
+# Both run `livemask serve` as a non-root user, with a HEALTHCHECK on /healthz;
+# pass LIVEMASK_TOKEN_SECRET or LIVEMASK_TOKEN_PUBLIC_KEY (or `serve --demo`).
+# `docker run ... livemask:cpu mask /in.mp4 -o /data/out.mp4` masks a file.
 # Each runs the same commands as the README's setup (scripts/setup.sh does the
 # ffmpeg check and `npm ci`, which builds dist/ and extracts and verifies the
 # models), so the image is what CI tests.
@@ -23,10 +26,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app /app
+RUN mkdir -p /data && chown node:node /data
 USER node
-ENV NODE_ENV=production
+ENV NODE_ENV=production LIVEMASK_DATA=/data LIVEMASK_HOST=0.0.0.0
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LIVEMASK_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "bin/livemask.js"]
-CMD ["--help"]
+CMD ["serve"]
 
 # GPU: a CUDA 12 runtime with cuDNN 9, Node 20 and Debian's ffmpeg. The CUDA
 # provider libraries of onnxruntime-node are installed by its own install
@@ -40,8 +47,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg ca-certi
 WORKDIR /app
 COPY --from=build /app /app
 RUN cd /app && ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node
-RUN useradd --create-home --uid 10001 livemask
+RUN useradd --create-home --uid 10001 livemask && mkdir -p /data && chown livemask /data
 USER livemask
-ENV NODE_ENV=production
+ENV NODE_ENV=production LIVEMASK_DATA=/data LIVEMASK_HOST=0.0.0.0
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LIVEMASK_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "bin/livemask.js"]
-CMD ["--help"]
+CMD ["serve"]
