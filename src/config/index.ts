@@ -1,1 +1,1 @@
-export { MaskConfigSchema, parseMaskConfig, type MaskConfig, type MaskConfigInput } from './mask-config.js';
+export { DEFAULT_TILE_EVERY, MaskConfigSchema, parseMaskConfig, type MaskConfig, type MaskConfigInput } from './mask-config.js';

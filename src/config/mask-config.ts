@@ -5,6 +5,9 @@ import { DEFAULT_BLOCKS_ACROSS } from '../mask/paint-mask.js';
  * The options of one masking run, validated once at the edge. Defaults live
  * here and nowhere else; README "Configuration" documents them.
  */
+/** Tiles take turns over this many frames unless configured (see tileEvery). */
+export const DEFAULT_TILE_EVERY = 4;
+
 export const MaskConfigSchema = z.object({
   style: z.enum(['pixelate', 'blur', 'solid']).default('pixelate'),
   detector: z.enum(['front', 'back', 'both']).default('both'),
@@ -26,7 +29,19 @@ export const MaskConfigSchema = z.object({
   /** A detection that takes longer is an error: the frame is fully masked. */
   detectTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
   scoreThreshold: z.number().min(0.01).max(0.99).optional(),
-});
+  /**
+   * Small-face tiles take turns: each runs at least once every this many
+   * frames (1 = every tile on every frame). At most the look-ahead, so that
+   * the frames before a tile's late first detection are still masked.
+   * Default: DEFAULT_TILE_EVERY, or the look-ahead when that is smaller.
+   */
+  tileEvery: z.number().int().min(1).max(30).optional(),
+})
+  .refine((c) => c.tileEvery === undefined || c.tileEvery <= Math.max(1, c.lookahead), {
+    path: ['tileEvery'],
+    message: 'must be at most the look-ahead (lookahead), so that frames before a late tile detection are still masked',
+  })
+  .transform((c) => ({ ...c, tileEvery: c.tileEvery ?? Math.max(1, Math.min(DEFAULT_TILE_EVERY, c.lookahead)) }));
 
 export type MaskConfig = z.infer<typeof MaskConfigSchema>;
 export type MaskConfigInput = z.input<typeof MaskConfigSchema>;

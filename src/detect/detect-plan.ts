@@ -57,3 +57,24 @@ function useTiles(width: number, height: number, mode: DetectorMode, tiles: Tile
   const wholeScale = MODEL_INPUT.back256 / Math.max(width, height);
   return mode === 'both' && wholeScale < tiles.scale;
 }
+
+/**
+ * The passes of one frame when tiles take turns: every whole-frame pass runs
+ * on every frame, and the tiles are split into consecutive groups that run
+ * on successive frames, so that each tile runs at least once every `every`
+ * frames (frame `index` picks the group). `every` <= 1 runs every tile on
+ * every frame. A face that only a tile finds is then detected at most
+ * every-1 frames late; the planner's look-ahead (K >= every) masks those
+ * frames before the first detection, and interpolation fills the gaps.
+ */
+export function rotateTiles(passes: readonly DetectPass[], index: number, every: number): DetectPass[] {
+  const tiles = passes.filter((p) => p.tile);
+  if (every <= 1 || tiles.length <= 1) {
+    return [...passes];
+  }
+  const perFrame = Math.ceil(tiles.length / every);
+  const groups = Math.ceil(tiles.length / perFrame);
+  const group = ((index % groups) + groups) % groups;
+  const chosen = new Set(tiles.slice(group * perFrame, (group + 1) * perFrame));
+  return passes.filter((p) => !p.tile || chosen.has(p));
+}

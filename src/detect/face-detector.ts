@@ -10,7 +10,7 @@ import {
   type ModelName,
 } from '../core/index.js';
 import { decodeLayers, type RawLayerOutput } from './decode.js';
-import { MODEL_INPUT, planPasses, type DetectorMode, type DetectPass, type TileMode, type TilePolicy } from './detect-plan.js';
+import { MODEL_INPUT, planPasses, rotateTiles, type DetectorMode, type DetectPass, type TileMode, type TilePolicy } from './detect-plan.js';
 import { letterboxI420, LetterboxScratch, planLetterbox, toFramePixels, type Letterbox } from './letterbox.js';
 import { LOW_LIGHT_DEFAULTS, meanLuma, planLowLightTiles, stretchContrast } from './low-light.js';
 import { defaultModelsDir, loadVerifiedModel, readManifest } from './model-files.js';
@@ -31,6 +31,8 @@ export const DETECTOR_DEFAULTS = {
   tiles: 'auto' as TileMode,
   tileScale: 0.5,
   tileOverlap: 64,
+  /** Each tile runs at least once every this many frames (see rotateTiles); 1 = every frame. */
+  tileEvery: 1,
   /**
    * Tiles are for small faces. A tile's box larger than this fraction of the
    * tile's shorter side is dropped: a face that large is the whole-frame
@@ -63,6 +65,8 @@ export interface FaceDetectorOptions {
   tileScale?: number;
   /** Overlap of neighbouring tiles in frame pixels. */
   tileOverlap?: number;
+  /** Each tile runs at least once every this many frames (default DETECTOR_DEFAULTS.tileEvery). */
+  tileEvery?: number;
   /** ONNX Runtime intra-op threads per session (default 2). */
   intraOpNumThreads?: number;
   /** The low-light pass over dark regions (front-128; default true, ignored in `back` mode). */
@@ -102,6 +106,7 @@ export class FaceDetector {
   readonly scoreThreshold: number;
   readonly #slots: Partial<Record<ModelName, ModelSlot>>;
   readonly #tiles: TilePolicy;
+  readonly #tileEvery: number;
   readonly #lowLight: boolean;
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
@@ -117,6 +122,7 @@ export class FaceDetector {
       overlap: options.tileOverlap ?? DETECTOR_DEFAULTS.tileOverlap,
     };
     this.#lowLight = options.lowLight ?? true;
+    this.#tileEvery = options.tileEvery ?? DETECTOR_DEFAULTS.tileEvery;
     const eps = Object.values(slots).map((s) => s.session.executionProvider);
     this.executionProvider = eps.length > 0 && eps.every((ep) => ep === 'cuda') ? 'cuda' : 'cpu';
   }
@@ -188,7 +194,7 @@ export class FaceDetector {
     checkFrame(frame);
     const timings: DetectTimings = { preprocessMs: 0, inferenceMs: {}, postprocessMs: 0 };
     const found: FaceDetection[] = [];
-    const passes = planPasses(frame.width, frame.height, this.mode, this.#tiles);
+    const passes = rotateTiles(planPasses(frame.width, frame.height, this.mode, this.#tiles), frame.index, this.#tileEvery);
     const tiled = passes.some((p) => p.tile);
     for (const pass of [...passes, ...this.#lowLightPasses(frame)]) {
       throwIfAborted(signal, this.#closed);

@@ -65,6 +65,7 @@ const defaultDetector = (config: MaskConfig, logger: Logger): Promise<FrameDetec
     mode: config.detector,
     ep: config.ep,
     logger,
+    tileEvery: config.tileEvery,
     ...(config.scoreThreshold !== undefined ? { scoreThreshold: config.scoreThreshold } : {}),
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planPasses } from '../../src/detect/detect-plan.js';
+import { planPasses, rotateTiles } from '../../src/detect/detect-plan.js';
 import { planTiles } from '../../src/detect/tiles.js';
 
 describe('planTiles', () => {
@@ -51,5 +51,38 @@ describe('planPasses', () => {
     expect(big.slice(0, 2).map((p) => p.model)).toEqual(['front128', 'back256']);
     expect(big.filter((p) => p.tile).length).toBeGreaterThan(4);
     expect(planPasses(1920, 1080, 'both', { ...auto, mode: 'off' })).toHaveLength(2);
+  });
+});
+
+describe('rotateTiles', () => {
+  const policy = { mode: 'auto', scale: 0.5, overlap: 64 } as const;
+  const key = (p: { region: { x: number; y: number } }): string => `${p.region.x},${p.region.y}`;
+
+  it('runs the whole-frame passes on every frame and each tile at least once every `every` frames', () => {
+    for (const [w, h] of [[1280, 720], [1920, 1080], [640, 360]] as const) {
+      const passes = planPasses(w, h, 'both', policy);
+      const tiles = passes.filter((p) => p.tile).map(key);
+      for (const every of [2, 3, 4, 8]) {
+        const lastSeen = new Map<string, number>();
+        for (let i = 0; i < 40; i++) {
+          const chosen = rotateTiles(passes, i, every);
+          expect(chosen.filter((p) => !p.tile)).toHaveLength(passes.filter((p) => !p.tile).length);
+          for (const t of chosen.filter((p) => p.tile)) {
+            const prev = lastSeen.get(key(t));
+            expect(prev === undefined ? i + 1 : i - prev, `${w}x${h} every ${every} tile ${key(t)} frame ${i}`).toBeLessThanOrEqual(every);
+            lastSeen.set(key(t), i);
+          }
+        }
+        expect([...lastSeen.keys()].sort()).toEqual([...tiles].sort());
+        const perFrame = Math.max(...Array.from({ length: 8 }, (_, i) => rotateTiles(passes, i, every).filter((p) => p.tile).length));
+        expect(perFrame).toBe(Math.ceil(tiles.length / every));
+      }
+    }
+  });
+
+  it('runs every tile on every frame when every <= 1', () => {
+    const passes = planPasses(1920, 1080, 'both', policy);
+    expect(rotateTiles(passes, 7, 1)).toEqual(passes);
+    expect(rotateTiles(passes, 7, 0)).toEqual(passes);
   });
 });
