@@ -17,6 +17,7 @@ const { values } = parseArgs({
     clip: { type: 'string', default: 'lp_source_s18' },
     runs: { type: 'string', default: '3' },
     detector: { type: 'string', default: 'both' },
+    'tile-every': { type: 'string' },
   },
 });
 const root = resolve(import.meta.dirname, '..');
@@ -65,7 +66,7 @@ const floor: Run[] = [];
 const masked: Run[] = [];
 for (let i = 0; i < runs; i++) {
   floor.push(measure(['ffmpeg', ...floorArgs]));
-  masked.push(measure([process.execPath, join(root, 'bin/livemask.js'), 'mask', clip, '-o', maskedOut, '--detector', String(values.detector), '--report', report]));
+  masked.push(measure([process.execPath, join(root, 'bin/livemask.js'), 'mask', clip, '-o', maskedOut, '--detector', String(values.detector), '--report', report, ...(values['tile-every'] !== undefined ? ['--tile-every', values['tile-every']] : [])]));
 }
 const stages = (JSON.parse(readFileSync(report, 'utf8')) as { totals: { stages: Record<string, { p50: number; p95: number; p99: number }> } }).totals.stages;
 rmSync(work, { recursive: true, force: true });
@@ -75,7 +76,7 @@ const mCpu = median(masked.map((r) => r.cpuS));
 const mWall = median(masked.map((r) => r.wallS));
 const fWall = median(floor.map((r) => r.wallS));
 console.log(`# offline livemask mask — ${values.clip} ${info.width}x${info.height} @ ${info.fps.toFixed(2)} fps, ${durationS.toFixed(1)} s`);
-console.log(`host ${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${new Date().toISOString()}, runs ${runs}, detector ${values.detector}`);
+console.log(`host ${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${new Date().toISOString()}, runs ${runs}, detector ${values.detector}, tile-every ${values['tile-every'] ?? 'default'}`);
 console.log('');
 console.log('| measure | floor (ffmpeg transcode) | livemask mask | ratio |');
 console.log('| --- | --- | --- | --- |');

@@ -14,7 +14,8 @@ export const EXIT = {
 export function describeFailure(err: unknown): { code: number; reason: string } {
   if (err instanceof ZodError) {
     const first = err.issues[0];
-    const field = first?.path.join('.') ?? '?';
+    // Config fields are camelCase; their flags are kebab-case (tileEvery -> --tile-every).
+    const field = (first?.path.join('.') ?? '?').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     return { code: EXIT.usage, reason: `invalid --${field}: ${first?.message ?? 'bad value'}` };
   }
   if (err instanceof LivemaskError) {

@@ -10,7 +10,7 @@ import { serve } from './serve-command.js';
 
 const USAGE = `usage:
   livemask mask <input> -o <output> [--style pixelate|blur|solid] [--detector front|back|both]
-                [--ep cpu|cuda] [--report report.json] [--lookahead N] [--require-face]
+                [--ep cpu|cuda] [--report report.json] [--lookahead N] [--tile-every N] [--require-face]
   livemask eval leak --original A --masked B --truth T.json [--sheet sheet.png]
                 [--corrections C.json] [--threshold X] [--json]
   livemask serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--demo]
@@ -42,6 +42,7 @@ async function maskCommand(args: string[], logger: Logger): Promise<number> {
     ep: { type: 'string' },
     report: { type: 'string' },
     lookahead: { type: 'string' },
+    'tile-every': { type: 'string' },
     'require-face': { type: 'boolean' },
   });
   const input = positionals[0];
@@ -50,11 +51,13 @@ async function maskCommand(args: string[], logger: Logger): Promise<number> {
     throw usageError('mask needs exactly one <input> and -o <output>');
   }
   const lookahead = str(values.lookahead);
+  const tileEvery = str(values['tile-every']);
   const config = parseMaskConfig({
     ...(values.style !== undefined ? { style: values.style } : {}),
     ...(values.detector !== undefined ? { detector: values.detector } : {}),
     ...(values.ep !== undefined ? { ep: values.ep } : {}),
     ...(lookahead !== undefined ? { lookahead: Number(lookahead) } : {}),
+    ...(tileEvery !== undefined ? { tileEvery: Number(tileEvery) } : {}),
     ...(values['require-face'] === true ? { requireFace: true } : {}),
   });
   const progress = new Progress(process.stderr, 'mask');

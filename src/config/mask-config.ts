@@ -39,7 +39,7 @@ export const MaskConfigSchema = z.object({
 })
   .refine((c) => c.tileEvery === undefined || c.tileEvery <= Math.max(1, c.lookahead), {
     path: ['tileEvery'],
-    message: 'must be at most the look-ahead (lookahead), so that frames before a late tile detection are still masked',
+    message: 'must be at most the look-ahead (--lookahead), so that frames before a late tile detection are still masked',
   })
   .transform((c) => ({ ...c, tileEvery: c.tileEvery ?? Math.max(1, Math.min(DEFAULT_TILE_EVERY, c.lookahead)) }));
 

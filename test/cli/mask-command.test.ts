@@ -47,6 +47,9 @@ describe('livemask mask: usage and bad input', () => {
     expect(reasonLine(badStyle.stderr)).toMatch(/--style/);
     const unknown = await livemask(['mask', 'in.mp4', '-o', 'x.mp4', '--frobnicate']);
     expect(unknown.code).toBe(2);
+    const tiles = await livemask(['mask', 'in.mp4', '-o', 'x.mp4', '--lookahead', '2', '--tile-every', '4']);
+    expect(tiles.code).toBe(2);
+    expect(reasonLine(tiles.stderr)).toMatch(/--tile-every: must be at most the look-ahead/);
   });
 
   it('exits 3 with a one-line reason for a missing, zero-byte or non-video input', async () => {
