@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { LivemaskError, type Logger } from '../core/index.js';
+import { LiveSessions, registerLiveRoutes } from '../live/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
 import { registerDemoRoutes } from './demo-routes.js';
 import type { EventStream } from './event-stream.js';
@@ -15,8 +16,9 @@ import { TokenVerifier, type SigningKey } from './tokens.js';
 
 /**
  * The HTTP control plane of `livemask serve`: health, readiness, metrics,
- * the mask switch and room events (and, in demo mode, demo tokens). Media
- * (WHIP/WHEP) comes in a later slice and plugs into `rooms` and `metrics`.
+ * the mask switch and room events (and, in demo mode, demo tokens), plus
+ * the media plane's WHIP/WHEP routes (`src/live/`), fed by `rooms` and
+ * feeding `metrics`.
  */
 
 export interface LivemaskServerOptions {
@@ -41,6 +43,8 @@ export class LivemaskServer {
   readonly rooms: RoomRegistry;
   readonly metrics: ServerMetrics;
   readonly verifier: TokenVerifier;
+  /** WHIP publishers and WHEP subscribers (the media plane). */
+  readonly live: LiveSessions;
   /** The key demo tokens are signed with; set in demo mode only. */
   readonly demoKey: SigningKey | undefined;
   readonly #app: FastifyInstance;
@@ -99,6 +103,12 @@ export class LivemaskServer {
       logger: logger.child({ module: 'rooms' }),
       streams: this.#streams,
       heartbeatMs: options.heartbeatMs ?? 15_000,
+      stopping: () => this.#state === 'stopping' || this.#state === 'stopped',
+    });
+    this.live = new LiveSessions({ rooms: this.rooms, metrics: this.metrics.media, logger: logger.child({ module: 'live' }) });
+    registerLiveRoutes(this.#app, {
+      sessions: this.live,
+      verifier,
       stopping: () => this.#state === 'stopping' || this.#state === 'stopped',
     });
     if (demoKey) {
@@ -209,6 +219,7 @@ export class LivemaskServer {
     for (const stream of [...this.#streams]) {
       await step(() => stream.close());
     }
+    await step(() => this.live.close());
     await step(() => this.#closeHttp());
     if (this.#ownsRooms) {
       await step(() => this.rooms.close());

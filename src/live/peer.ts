@@ -1,0 +1,78 @@
+import { LivemaskError } from '../core/index.js';
+import { RTCPeerConnection, RTCRtpCodecParameters, type PeerConfig } from 'werift';
+
+/**
+ * werift peer connections for the media plane: VP8 and Opus only, host
+ * candidates only (no STUN or TURN servers), and non-trickle answers that
+ * hold every gathered candidate.
+ */
+
+export interface PeerOptions {
+  /** Extra host addresses to gather on, e.g. ['127.0.0.1'] for loopback. */
+  hostAddresses?: string[];
+}
+
+export function mediaCodecs(): PeerConfig['codecs'] {
+  return {
+    video: [
+      new RTCRtpCodecParameters({
+        mimeType: 'video/VP8',
+        clockRate: 90_000,
+        rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }],
+      }),
+    ],
+    audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2 })],
+  };
+}
+
+export function createPeer(options: PeerOptions = {}): RTCPeerConnection {
+  return new RTCPeerConnection({
+    iceServers: [],
+    iceUseIpv6: false,
+    iceAdditionalHostAddresses: options.hostAddresses ?? ['127.0.0.1'],
+    codecs: mediaCodecs(),
+  });
+}
+
+/** Resolves once ICE gathering is complete (at once when it already is). */
+export function gathered(pc: RTCPeerConnection, timeoutMs = 5000): Promise<void> {
+  if (pc.iceGatheringState === 'complete') {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      sub.unSubscribe();
+      resolve();
+    }, timeoutMs);
+    const sub = pc.iceGatheringStateChange.subscribe((state) => {
+      if (state === 'complete') {
+        clearTimeout(timer);
+        sub.unSubscribe();
+        resolve();
+      }
+    });
+  });
+}
+
+/**
+ * Answers a remote offer: sets it, turns every transceiver to `direction`,
+ * and returns the answer SDP after gathering completes.
+ */
+export async function answer(pc: RTCPeerConnection, offer: string, direction: 'recvonly' | 'sendonly'): Promise<string> {
+  try {
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : 'invalid';
+    throw new LivemaskError('BAD_REQUEST', `the SDP offer could not be applied: ${reason}`, { cause: err });
+  }
+  for (const t of pc.getTransceivers()) {
+    t.setDirection(direction);
+  }
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered(pc);
+  const sdp = pc.localDescription?.sdp;
+  if (sdp === undefined) {
+    throw new Error('werift produced no local description');
+  }
+  return sdp;
+}

@@ -1,0 +1,172 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { MediaStreamTrack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtpPacket, type RTCPeerConnection } from 'werift';
+import { createPeer, gathered } from '../../src/live/peer.js';
+import { bearer } from '../server/helpers.js';
+
+/** Real werift peers for the media-plane tests: a WHIP publisher fed by ffmpeg, WHEP subscribers that record packets. */
+
+export interface Received {
+  kind: 'audio' | 'video';
+  payload: string;
+  at: number;
+}
+
+export async function waitFor(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function offerOf(pc: RTCPeerConnection): Promise<string> {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  return pc.localDescription?.sdp ?? '';
+}
+
+async function connected(pc: RTCPeerConnection, timeoutMs = 10_000): Promise<void> {
+  await waitFor(() => pc.connectionState === 'connected', timeoutMs, 'the peer connection');
+}
+
+export interface Session {
+  pc: RTCPeerConnection;
+  location: string;
+  answer: string;
+}
+
+async function post(url: string, path: string, t: string, offer: string): Promise<{ location: string; answer: string }> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { ...bearer(t), 'content-type': 'application/sdp' }, body: offer });
+  const text = await res.text();
+  if (res.status !== 201) {
+    throw new Error(`POST ${path}: ${res.status} ${text}`);
+  }
+  return { location: res.headers.get('location') ?? '', answer: text };
+}
+
+export class Publisher {
+  readonly video = new MediaStreamTrack({ kind: 'video' });
+  readonly audio = new MediaStreamTrack({ kind: 'audio' });
+  /** Every video payload written, hex, with the time it was written. */
+  readonly written: { payload: string; at: number }[] = [];
+  /** Times a PLI reached this publisher's video sender. */
+  readonly plis: number[] = [];
+  session: Session | undefined;
+
+  async publish(url: string, room: string, t: string): Promise<Session> {
+    const pc = createPeer();
+    const video = pc.addTransceiver(this.video, { direction: 'sendonly' });
+    video.sender.onRtcp.subscribe((packet) => {
+      if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback instanceof PictureLossIndication) {
+        this.plis.push(Date.now());
+      }
+    });
+    pc.addTransceiver(this.audio, { direction: 'sendonly' });
+    const { location, answer } = await post(url, `/v1/rooms/${room}/whip`, t, await offerOf(pc));
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    await connected(pc);
+    this.session = { pc, location, answer };
+    return this.session;
+  }
+
+  write(kind: 'audio' | 'video', packet: Buffer): void {
+    if (kind === 'video') {
+      this.written.push({ payload: RtpPacket.deSerialize(packet).payload.toString('hex'), at: Date.now() });
+      this.video.writeRtp(packet);
+    } else {
+      this.audio.writeRtp(packet);
+    }
+  }
+}
+
+export class Subscriber {
+  readonly received: Received[] = [];
+  videoSsrc: number | undefined;
+  session: Session | undefined;
+
+  async subscribe(url: string, room: string, participant: string, t: string): Promise<Session> {
+    const pc = createPeer();
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.onTrack.subscribe((track) => {
+      const kind = track.kind === 'video' ? 'video' : 'audio';
+      track.onReceiveRtp.subscribe((rtp) => {
+        if (kind === 'video') {
+          this.videoSsrc = rtp.header.ssrc;
+        }
+        this.received.push({ kind, payload: rtp.payload.toString('hex'), at: Date.now() });
+      });
+    });
+    const { location, answer } = await post(url, `/v1/rooms/${room}/whep/${participant}`, t, await offerOf(pc));
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    await connected(pc);
+    this.session = { pc, location, answer };
+    return this.session;
+  }
+
+  /** Sends `n` PLIs for the received video, back to back. */
+  async requestKeyframes(n: number): Promise<void> {
+    const receiver = this.session?.pc.getTransceivers().find((t) => t.kind === 'video')?.receiver;
+    for (let i = 0; i < n; i += 1) {
+      await receiver?.sendRtcpPLI(this.videoSsrc ?? 0);
+    }
+  }
+
+  count(kind: 'audio' | 'video', since = 0): number {
+    return this.received.filter((r) => r.kind === kind && r.at >= since).length;
+  }
+}
+
+/** ffmpeg encoding a real clip to VP8 RTP and a tone to Opus RTP, on local UDP ports read here. */
+export class FfmpegSource {
+  readonly #sockets: Socket[] = [];
+  #child: ChildProcess | undefined;
+  stderr = '';
+
+  async start(clip: string, onPacket: (kind: 'audio' | 'video', packet: Buffer) => void): Promise<void> {
+    const ports: number[] = [];
+    for (const kind of ['video', 'audio'] as const) {
+      const socket = createSocket('udp4');
+      socket.on('message', (msg) => {
+        // RTCP from ffmpeg (payload types 200-204) is not media.
+        const pt = (msg[1] ?? 0) & 0x7f;
+        if (msg.length > 12 && !(pt >= 72 && pt <= 76)) {
+          onPacket(kind, msg);
+        }
+      });
+      socket.bind(0, '127.0.0.1');
+      await once(socket, 'listening');
+      ports.push(socket.address().port);
+      this.#sockets.push(socket);
+    }
+    const [vp, ap] = ports;
+    const args = [
+      '-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip,
+      '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+      '-map', '0:v', '-an', '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '400k',
+      '-vf', 'scale=320:-2', '-g', '30', '-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${vp}?pkt_size=1200`,
+      '-map', '1:a', '-vn', '-c:a', 'libopus', '-f', 'rtp', '-payload_type', '111', `rtp://127.0.0.1:${ap}`,
+    ];
+    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    this.#child = child;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
+    for (const s of this.#sockets.splice(0)) {
+      s.close();
+    }
+  }
+}
