@@ -15,6 +15,9 @@ export async function serve(flags: ServeFlags, logger: Logger): Promise<number> 
   try {
     const url = await server.start();
     process.stdout.write(`livemask serve: listening on ${url}${config.demo ? ' (demo mode)' : ''}\n`);
+    if (config.demo) {
+      process.stdout.write(`livemask serve: demo page at ${url}/\n`);
+    }
     const signal = await nextSignal();
     logger.child({ module: 'serve' }).info({ signal }, 'signal received');
   } finally {

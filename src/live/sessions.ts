@@ -10,19 +10,33 @@ import {
   type RtpPacket,
 } from 'werift';
 import type { Logger } from '../core/index.js';
+import { parseMaskConfig, type MaskConfig } from '../config/index.js';
+import type { FrameDetector } from '../pipeline/frame-detector.js';
 import type { MediaMetrics } from '../server/metrics.js';
 import type { RoomEvent, RoomRegistry } from '../server/rooms.js';
 import { renditionFor, type Rendition, type Role } from '../server/tokens.js';
+import { MaskedPipeline, type MaskedPacket } from './masked-pipeline.js';
 import { answer, createPeer } from './peer.js';
 
 /**
  * The media sessions of `livemask serve`: WHIP publishers and WHEP
- * subscribers, and the passthrough forwarding between them. The masked
- * rendition is not built yet, so it fails closed: a subscriber whose
- * rendition is 'masked' gets the publisher's audio and no video packet at
- * all. The rendition is decided per video packet from the registry's mask
- * state, so a mask switch applies from the very next packet.
+ * subscribers, and the forwarding between them.
+ *
+ * - A subscriber whose rendition is 'original' gets the publisher's RTP
+ *   unchanged (passthrough).
+ * - A subscriber whose rendition is 'masked' gets the participant's masked
+ *   rendition ({@link MaskedPipeline}, one per masked publisher, shared by
+ *   all its masked subscribers), joining it at a keyframe only, and the
+ *   audio delayed by the rendition's latency. It never gets a passthrough
+ *   video packet: until the masked rendition has a keyframe for it, it gets
+ *   no video at all.
+ *
+ * The rendition is decided per packet from the registry's mask state, so a
+ * mask switch applies from the very next packet, without renegotiation.
  */
+
+/** Live masking defaults: a short look-ahead (it is latency) and a tight detector deadline. */
+export const LIVE_MASK_DEFAULTS = { lookahead: 2, detectTimeoutMs: 500 } as const;
 
 export type MediaKind = 'audio' | 'video';
 
@@ -34,6 +48,10 @@ export interface LiveSessionsOptions {
   hostAddresses?: string[];
   /** Minimum gap between keyframe requests to one publisher track. Default 500 ms. */
   pliIntervalMs?: number;
+  /** The masking of the masked rendition. Default: parseMaskConfig(LIVE_MASK_DEFAULTS). */
+  maskConfig?: MaskConfig;
+  /** Replaces the BlazeFace detector of masked renditions; tests use it to inject faults. */
+  createDetector?: (config: MaskConfig, logger: Logger) => Promise<FrameDetector>;
 }
 
 interface Publisher {
@@ -42,6 +60,10 @@ interface Publisher {
   participant: string;
   pc: RTCPeerConnection;
   receivers: Map<MediaKind, { receiver: RTCRtpReceiver; ssrc: number | undefined; lastPli: number }>;
+  /** The masked rendition, from the first time the participant is masked until the session ends. */
+  masked: MaskedPipeline | undefined;
+  /** The masked rendition's recent latency (ms), by which its subscribers' audio is delayed. */
+  maskedLatencyMs: number;
   close: () => void;
 }
 
@@ -54,6 +76,8 @@ interface Subscriber {
   role: Role;
   pc: RTCPeerConnection;
   senders: Map<MediaKind, RTCRtpSender>;
+  /** Where its video comes from now: a publisher (passthrough) or a masked rendition; undefined until the first packet. */
+  videoSource: Publisher | MaskedPipeline | undefined;
   close: () => void;
 }
 
@@ -73,6 +97,8 @@ export class LiveSessions {
   readonly #logger: Logger;
   readonly #hostAddresses: string[];
   readonly #pliIntervalMs: number;
+  readonly #maskConfig: MaskConfig;
+  readonly #createDetector: LiveSessionsOptions['createDetector'];
   readonly #publishers = new Map<string, Publisher>();
   /** Publishers by room and participant: the latest session wins. */
   readonly #byParticipant = new Map<string, Publisher>();
@@ -87,6 +113,15 @@ export class LiveSessions {
     this.#logger = options.logger;
     this.#hostAddresses = options.hostAddresses ?? ['127.0.0.1'];
     this.#pliIntervalMs = options.pliIntervalMs ?? 500;
+    this.#maskConfig = options.maskConfig ?? parseMaskConfig(LIVE_MASK_DEFAULTS);
+    this.#createDetector = options.createDetector;
+    // Mask switches start masked renditions even before anyone subscribes.
+    this.#unsubscribe = this.#rooms.on('event', (event) => this.#onRoomEvent(event));
+  }
+
+  /** The masked rendition of a participant's current publisher (tests, metrics). */
+  maskedPipeline(room: string, participant: string): MaskedPipeline | undefined {
+    return this.#byParticipant.get(key(room, participant))?.masked;
   }
 
   get subscriberCount(): number {
@@ -111,7 +146,7 @@ export class LiveSessions {
     const pc = createPeer({ hostAddresses: this.#hostAddresses });
     const id = randomUUID();
     const log = this.#logger.child({ room, participant, session: id });
-    const pub: Publisher = { id, room, participant, pc, receivers: new Map(), close: () => undefined };
+    const pub: Publisher = { id, room, participant, pc, receivers: new Map(), masked: undefined, maskedLatencyMs: 0, close: () => undefined };
     const disposers: (() => void)[] = [];
     let closed = false;
     pub.close = () => {
@@ -125,6 +160,7 @@ export class LiveSessions {
         this.#byParticipant.delete(key(room, participant));
       }
       void pc.close().catch((err: unknown) => log.warn({ err }, 'publisher peer close failed'));
+      void pub.masked?.close();
       this.#rooms.leave(room, participant);
       log.info('publisher session ended');
     };
@@ -147,6 +183,9 @@ export class LiveSessions {
     this.#publishers.set(id, pub);
     this.#byParticipant.set(key(room, participant), pub);
     this.#rooms.join(room, participant, { role, masked });
+    if (this.#rooms.isMasked(room, participant)) {
+      this.#startMasked(pub);
+    }
     log.info('publisher session started');
     return { id, answer: sdp };
   }
@@ -157,7 +196,7 @@ export class LiveSessions {
     const id = randomUUID();
     const log = this.#logger.child({ room, participant, session: id, role });
     const disposers: (() => void)[] = [];
-    const sub: Subscriber = { id, room, owner, participant, role, pc, senders: new Map(), close: () => undefined };
+    const sub: Subscriber = { id, room, owner, participant, role, pc, senders: new Map(), videoSource: undefined, close: () => undefined };
     let closed = false;
     sub.close = () => {
       if (closed) {
@@ -167,10 +206,6 @@ export class LiveSessions {
       disposers.splice(0).forEach((d) => d());
       this.#subscribers.delete(id);
       this.#metrics.setSubscribers(this.#subscribers.size);
-      if (this.#subscribers.size === 0) {
-        this.#unsubscribe?.();
-        this.#unsubscribe = undefined;
-      }
       void pc.close().catch((err: unknown) => log.warn({ err }, 'subscriber peer close failed'));
       log.info('subscriber session ended');
     };
@@ -194,12 +229,9 @@ export class LiveSessions {
       }
     }
     this.#subscribers.set(id, sub);
-    this.#unsubscribe ??= this.#rooms.on('event', (event) => this.#onRoomEvent(event));
     this.#metrics.setSubscribers(this.#subscribers.size);
     const rendition = renditionFor(role, this.#rooms.isMasked(room, participant));
-    if (rendition === 'masked') {
-      this.#reportMaskedUnavailable(room, participant);
-    }
+    this.#keyframeFor(sub);
     log.info({ rendition }, 'subscriber session started');
     return { id, answer: sdp, rendition };
   }
@@ -223,18 +255,22 @@ export class LiveSessions {
     return session !== undefined;
   }
 
-  /** Ends every session. Idempotent. */
-  close(): void {
+  /** Ends every session and waits for the masked renditions' processes to exit. Idempotent. */
+  async close(): Promise<void> {
     if (this.#closed) {
       return;
     }
     this.#closed = true;
+    const pipelines = [...this.#publishers.values()].flatMap((p) => (p.masked ? [p.masked] : []));
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     for (const s of [...this.#subscribers.values()]) {
       s.close();
     }
     for (const p of [...this.#publishers.values()]) {
       p.close();
     }
+    await Promise.all(pipelines.map((p) => p.close()));
   }
 
   /**
@@ -264,31 +300,116 @@ export class LiveSessions {
         entry.ssrc = packet.header.ssrc;
       }
       this.#forward(pub, kind, packet);
+      if (kind === 'video') {
+        pub.masked?.pushRtp(packet);
+      }
     });
     disposers.push(() => rtp.unSubscribe());
   }
 
-  /** Sends one publisher packet to each subscriber of its participant; video only where the rendition is 'original'. */
+  /**
+   * Sends one publisher packet to each subscriber of its participant: video
+   * only where the rendition is 'original'; audio to all, delayed by the
+   * masked rendition's latency where the rendition is 'masked'.
+   */
   #forward(pub: Publisher, kind: MediaKind, packet: RtpPacket): void {
     if (this.#byParticipant.get(key(pub.room, pub.participant)) !== pub) {
       return;
     }
     const masked = this.#rooms.isMasked(pub.room, pub.participant);
     let bytes: Buffer | undefined;
-    for (const sub of this.#subscribers.values()) {
-      if (sub.room !== pub.room || sub.participant !== pub.participant) {
-        continue;
-      }
-      if (kind === 'video' && renditionFor(sub.role, masked) !== 'original') {
-        continue; // fail closed: the masked rendition is not built yet
+    for (const sub of this.#subscribersOf(pub.room, pub.participant)) {
+      const rendition = renditionFor(sub.role, masked);
+      if (kind === 'video' && rendition !== 'original') {
+        continue; // never a passthrough video packet to a masked rendition
       }
       const sender = sub.senders.get(kind);
       if (!sender) {
         continue;
       }
+      if (kind === 'video' && sub.videoSource !== pub) {
+        sender.replaceRTP(packet.header, true); // a new source: keep the subscriber's sequence and clock continuous
+        sub.videoSource = pub;
+      }
       // sendRtp rewrites the header in place, so each subscriber gets its own copy.
       bytes ??= packet.serialize();
-      sender.sendRtp(Buffer.from(bytes)).catch((err: unknown) => this.#logger.debug({ err, session: sub.id }, 'rtp send failed'));
+      const copy = Buffer.from(bytes);
+      const delay = kind === 'audio' && rendition === 'masked' && pub.masked ? pub.maskedLatencyMs : 0;
+      if (delay >= 1) {
+        setTimeout(() => this.#send(sub, sender, copy), delay).unref();
+      } else {
+        this.#send(sub, sender, copy);
+      }
+    }
+  }
+
+  /** Sends one masked-rendition packet to each subscriber whose rendition is 'masked', joining it at a keyframe. */
+  #forwardMasked(pub: Publisher, pipeline: MaskedPipeline, { packet, keyframeStart }: MaskedPacket): void {
+    if (this.#byParticipant.get(key(pub.room, pub.participant)) !== pub || pub.masked !== pipeline) {
+      return;
+    }
+    const masked = this.#rooms.isMasked(pub.room, pub.participant);
+    let bytes: Buffer | undefined;
+    for (const sub of this.#subscribersOf(pub.room, pub.participant)) {
+      if (renditionFor(sub.role, masked) !== 'masked') {
+        continue;
+      }
+      const sender = sub.senders.get('video');
+      if (!sender) {
+        continue;
+      }
+      if (sub.videoSource !== pipeline) {
+        if (!keyframeStart) {
+          // Delta frames need the picture before them; from another source they would show it through.
+          pipeline.requestKeyframe();
+          continue;
+        }
+        sender.replaceRTP(packet.header, true);
+        sub.videoSource = pipeline;
+      }
+      bytes ??= packet.serialize();
+      this.#send(sub, sender, Buffer.from(bytes));
+    }
+  }
+
+  #send(sub: Subscriber, sender: RTCRtpSender, bytes: Buffer): void {
+    sender.sendRtp(bytes).catch((err: unknown) => this.#logger.debug({ err, session: sub.id }, 'rtp send failed'));
+  }
+
+  #subscribersOf(room: string, participant: string): Subscriber[] {
+    return [...this.#subscribers.values()].filter((s) => s.room === room && s.participant === participant);
+  }
+
+  /** Starts the participant's masked rendition (once per publishing session). */
+  #startMasked(pub: Publisher): void {
+    if (pub.masked && !pub.masked.closed) {
+      return;
+    }
+    const log = this.#logger.child({ room: pub.room, participant: pub.participant, session: pub.id, stage: 'masked' });
+    const pipeline = new MaskedPipeline({
+      config: this.#maskConfig,
+      logger: log,
+      metrics: this.#metrics,
+      ...(this.#createDetector ? { createDetector: this.#createDetector } : {}),
+    });
+    pub.masked = pipeline;
+    pub.maskedLatencyMs = 0;
+    pipeline.on('rtp', (m) => this.#forwardMasked(pub, pipeline, m));
+    pipeline.on('need-keyframe', () => this.#requestKeyframe(pub.room, pub.participant, true));
+    pipeline.on('frame', ({ latencyMs }) => {
+      pub.maskedLatencyMs = pub.maskedLatencyMs === 0 ? latencyMs : 0.9 * pub.maskedLatencyMs + 0.1 * latencyMs;
+    });
+    pipeline.on('event', (event) => this.#rooms.report(pub.room, { ...event, participant: pub.participant }));
+    this.#requestKeyframe(pub.room, pub.participant, true);
+  }
+
+  /** Asks for the keyframe a subscriber needs to start or resume: from the masked rendition or the publisher. */
+  #keyframeFor(sub: Subscriber): void {
+    const masked = this.#rooms.isMasked(sub.room, sub.participant);
+    if (renditionFor(sub.role, masked) === 'masked') {
+      this.#byParticipant.get(key(sub.room, sub.participant))?.masked?.requestKeyframe();
+    } else {
+      this.#requestKeyframe(sub.room, sub.participant);
     }
   }
 
@@ -301,20 +422,17 @@ export class LiveSessions {
     if (!(fb instanceof PictureLossIndication || fb.count === 4)) {
       return;
     }
-    if (renditionFor(sub.role, this.#rooms.isMasked(sub.room, sub.participant)) !== 'original') {
-      return;
-    }
-    this.#requestKeyframe(sub.room, sub.participant);
+    this.#keyframeFor(sub);
   }
 
-  /** Sends a PLI to the publisher's video track, at most one per interval. */
-  #requestKeyframe(room: string, participant: string): void {
+  /** Sends a PLI to the publisher's video track, at most one per interval unless `urgent` (the masked rendition's decoder is waiting). */
+  #requestKeyframe(room: string, participant: string, urgent = false): void {
     const video = this.#byParticipant.get(key(room, participant))?.receivers.get('video');
     if (video?.ssrc === undefined) {
       return;
     }
     const now = Date.now();
-    if (now - video.lastPli < this.#pliIntervalMs) {
+    if (now - video.lastPli < (urgent ? 100 : this.#pliIntervalMs)) {
       return;
     }
     video.lastPli = now;
@@ -325,20 +443,11 @@ export class LiveSessions {
     if (event.type === 'mask-off') {
       this.#requestKeyframe(event.room, event.participant);
     } else if (event.type === 'mask-on') {
-      const affected = [...this.#subscribers.values()].some(
-        (s) => s.room === event.room && s.participant === event.participant && renditionFor(s.role, true) === 'masked',
-      );
-      if (affected) {
-        this.#reportMaskedUnavailable(event.room, event.participant);
+      const pub = this.#byParticipant.get(key(event.room, event.participant));
+      if (pub) {
+        this.#startMasked(pub);
+        pub.masked?.requestKeyframe();
       }
     }
-  }
-
-  #reportMaskedUnavailable(room: string, participant: string): void {
-    this.#rooms.report(room, {
-      type: 'error',
-      participant,
-      reason: 'MASKED_RENDITION_UNAVAILABLE: the masked rendition is not built yet; non-hiring subscribers get audio only',
-    });
   }
 }

@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { LivemaskError, type Logger } from '../core/index.js';
 import { LiveSessions, registerLiveRoutes } from '../live/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
+import { registerDemoPage } from './demo-page.js';
 import { registerDemoRoutes } from './demo-routes.js';
 import type { EventStream } from './event-stream.js';
 import { handleError, handleNotFound } from './http-errors.js';
@@ -16,9 +17,9 @@ import { TokenVerifier, type SigningKey } from './tokens.js';
 
 /**
  * The HTTP control plane of `livemask serve`: health, readiness, metrics,
- * the mask switch and room events (and, in demo mode, demo tokens), plus
- * the media plane's WHIP/WHEP routes (`src/live/`), fed by `rooms` and
- * feeding `metrics`.
+ * the mask switch and room events (and, in demo mode, demo tokens and the
+ * demo page at `/`), plus the media plane's WHIP/WHEP routes (`src/live/`),
+ * fed by `rooms` and feeding `metrics`.
  */
 
 export interface LivemaskServerOptions {
@@ -113,6 +114,7 @@ export class LivemaskServer {
     });
     if (demoKey) {
       registerDemoRoutes(this.#app, demoKey);
+      registerDemoPage(this.#app);
     }
   }
 

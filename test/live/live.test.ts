@@ -4,13 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/server/index.js';
 import { bearer, putMask, SECRET, SseClient, startServer, token, type TestServer } from '../server/helpers.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
-import { FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
+import { lumaRegion, ssim } from '../../src/eval/index.js';
+import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
+import { decodeVp8, FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
 
 /**
  * The media plane with real WebRTC: werift peers in this process publish a
  * real face clip (ffmpeg, VP8 RTP) through WHIP and subscribe through WHEP.
- * The masked rendition is not built yet, so non-hiring subscribers of a
- * masked participant must get audio and no video packet at all.
+ * The recruiter gets the original; the audience the masked rendition, which
+ * YuNet (an independent detector, test-only) audits frame by frame.
  */
 
 const ROOM = 'room-live';
@@ -29,18 +31,21 @@ const H264_ONLY = [
   'm=video 9 UDP/TLS/RTP/SAVPF 102', 'c=IN IP4 0.0.0.0', 'a=rtpmap:102 H264/90000', 'a=sendonly', '',
 ].join('\r\n');
 
-describe.skipIf(!hasTestData)(`live media plane (WHIP/WHEP, werift)${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
+describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)${hasTestData && hasYunet ? '' : ` — skipped: ${noDataReason} (and the YuNet model)`}`, () => {
   let srv: TestServer;
   let events: SseClient;
+  let yunet: Yunet;
   const source = new FfmpegSource();
-  const publisher = new Publisher();
+  let publisher = new Publisher();
   const recruiter = new Subscriber();
   const audience = new Subscriber();
 
   beforeAll(async () => {
+    yunet = await createYunet();
     srv = await startServer();
     events = await SseClient.open(`${srv.url}/v1/rooms/${ROOM}/events`, bearer(await token(ROOM, 'control')));
     await publisher.publish(srv.url, ROOM, await maskedToken(ROOM, 'alice'));
+    // The source writes to whichever publisher is current (one test makes alice leave and come back).
     await source.start(clipPath(CLIP), (kind, packet) => publisher.write(kind, packet));
     await recruiter.subscribe(srv.url, ROOM, 'alice', await token(ROOM, 'recruiter'));
     await audience.subscribe(srv.url, ROOM, 'alice', await token(ROOM, 'audience'));
@@ -50,6 +55,7 @@ describe.skipIf(!hasTestData)(`live media plane (WHIP/WHEP, werift)${hasTestData
     await source.stop();
     await events.close();
     await srv.server.stop();
+    await yunet.close();
   });
 
   it('forwards the publisher VP8 payloads unchanged to a hiring subscriber', async () => {
@@ -60,32 +66,64 @@ describe.skipIf(!hasTestData)(`live media plane (WHIP/WHEP, werift)${hasTestData
     await waitFor(() => recruiter.count('audio') >= 20, 5000, 'audio at the recruiter');
   });
 
-  it('fails closed for a masked participant: the audience gets audio and no video, and an error event', async () => {
+  it('gives the audience the masked rendition: never a publisher video payload, and no face an independent detector can find', async () => {
+    await waitFor(() => audience.count('video') >= 120, 15_000, `120 masked video packets at the audience (ffmpeg: ${source.stderr})`);
     await waitFor(() => audience.count('audio') >= 50, 5000, 'audio at the audience');
-    expect(publisher.written.length).toBeGreaterThan(60);
-    expect(audience.count('video')).toBe(0);
-    const error = events.messages.find((m) => m.event === 'error');
-    expect(error?.data).toContain('MASKED_RENDITION_UNAVAILABLE');
+    const written = new Set(publisher.written.map((w) => w.payload));
+    const video = audience.received.filter((r) => r.kind === 'video');
+    // Not one raw packet: every video payload the audience got was made by the masked rendition.
+    expect(video.filter((r) => written.has(r.payload))).toEqual([]);
     expect(events.messages.some((m) => m.event === 'participant-joined')).toBe(true);
+    expect(events.messages.some((m) => m.event === 'error')).toBe(false);
+
+    const masked = await decodeVp8(audience.videoPackets);
+    const original = await decodeVp8(recruiter.videoPackets);
+    expect(masked.length).toBeGreaterThan(20);
+    const seen = await Promise.all(original.slice(-30).map((f) => yunet.detect(f)));
+    // The auditor does see the face in the original rendition of the same stream...
+    expect(seen.filter((faces) => faces.length > 0).length).toBeGreaterThanOrEqual(24);
+    const faceBox = seen.find((faces) => faces.length > 0)?.[0]?.box;
+    expect(faceBox).toBeDefined();
+    const hits: number[] = [];
+    const similar: number[] = [];
+    // YuNet costs ~0.2 s a frame here: it audits 40 frames spread over the stream, the first included; SSIM checks every frame.
+    const audited = new Set(Array.from({ length: 40 }, (_, i) => Math.floor((i * masked.length) / 40)));
+    for (const frame of masked) {
+      // ...and never in the masked one.
+      if (audited.has(frame.index) && (await yunet.detect(frame)).length > 0) {
+        hits.push(frame.index);
+      }
+      const nearest = original.reduce((best, f) => (Math.abs(f.at - frame.at) < Math.abs(best.at - frame.at) ? f : best));
+      const a = lumaRegion(frame, faceBox!);
+      const b = lumaRegion(nearest, faceBox!);
+      if (a && b && ssim(a, b) >= 0.5) {
+        similar.push(frame.index);
+      }
+    }
+    expect(hits).toEqual([]);
+    expect(similar).toEqual([]);
   });
 
-  it('mask off resumes the passthrough within 1 s; mask on stops it from the next packet', async () => {
+  it('mask off gives the audience the passthrough within 1 s; mask on stops it from the next packet and the masked rendition resumes', async () => {
     const control = await token(ROOM, 'control');
     expect((await putMask(srv.url, ROOM, 'alice', { masked: false }, control)).status).toBe(204);
     const off = Date.now();
-    await waitFor(() => audience.count('video', off) > 0, 1000, 'video at the audience after mask off');
-    await waitFor(() => audience.count('video') >= 30, 3000, 'more video after mask off');
+    const isRaw = (payload: string): boolean => publisher.written.some((w) => w.payload === payload);
+    await waitFor(() => audience.received.some((r) => r.kind === 'video' && r.at >= off && isRaw(r.payload)), 1000, 'passthrough video at the audience after mask off');
+    await waitFor(() => audience.count('video', off) >= 30, 3000, 'more video after mask off');
 
     expect((await putMask(srv.url, ROOM, 'alice', { masked: true }, control)).status).toBe(204);
     const on = Date.now();
-    const afterSwitch = new Set(publisher.written.filter((w) => w.at >= on).map((w) => w.payload));
     await waitFor(() => publisher.written.filter((w) => w.at >= on).length >= 60, 5000, 'publisher packets after mask on');
-    publisher.written.filter((w) => w.at >= on).forEach((w) => afterSwitch.add(w.payload));
+    const afterSwitch = new Set(publisher.written.filter((w) => w.at >= on).map((w) => w.payload));
     // No payload the publisher wrote after the PUT returned may reach the audience (zero allowance).
     expect(audience.received.filter((r) => r.kind === 'video' && afterSwitch.has(r.payload))).toEqual([]);
     // Packets already forwarded before the switch may still be on the loopback: allow them 100 ms.
-    expect(audience.count('video', on + 100)).toBe(0);
+    const written = new Set(publisher.written.map((w) => w.payload));
+    expect(audience.received.filter((r) => r.kind === 'video' && r.at >= on + 100 && written.has(r.payload))).toEqual([]);
     expect(recruiter.count('video', on + 100)).toBeGreaterThan(0);
+    // The masked rendition comes back, from a keyframe.
+    await waitFor(() => audience.count('video', on + 100) >= 30, 5000, 'masked video at the audience after mask on');
   });
 
   it('refuses bad requests with clear 4xx answers', async () => {
@@ -133,6 +171,21 @@ describe.skipIf(!hasTestData)(`live media plane (WHIP/WHEP, werift)${hasTestData
     await other.session?.pc.close();
   });
 
+  it('restarts a masked rendition whose decoder dies: pipeline-restarted, the audience resumes masked, the hiring side never stops', async () => {
+    const pipeline = srv.server.live.maskedPipeline(ROOM, 'alice');
+    expect(pipeline?.pids.decoder).toBeDefined();
+    const killed = Date.now();
+    process.kill(pipeline?.pids.decoder ?? 0, 'SIGKILL');
+    await waitFor(() => events.messages.some((m) => m.event === 'pipeline-restarted'), 5000, 'pipeline-restarted');
+    expect(events.messages.find((m) => m.event === 'pipeline-restarted')?.data).toContain('decoder killed by SIGKILL');
+    await waitFor(() => audience.count('video', killed + 500) >= 30, 8000, 'masked video after the restart');
+    const written = new Set(publisher.written.map((w) => w.payload));
+    expect(audience.received.filter((r) => r.kind === 'video' && r.at >= killed && written.has(r.payload))).toEqual([]);
+    // The recruiter's passthrough does not depend on the masked rendition.
+    const gaps = recruiter.received.filter((r) => r.kind === 'video' && r.at >= killed).map((r) => r.at);
+    expect(Math.max(...gaps.slice(1).map((t, i) => t - (gaps[i] ?? t)))).toBeLessThan(500);
+  });
+
   it('DELETE by its owner ends a session and emits participant-left; nobody else may', async () => {
     const location = publisher.session?.location ?? '';
     expect(location).toMatch(/^\/v1\/rooms\/room-live\/whip\/[0-9a-f-]{36}$/);
@@ -145,5 +198,18 @@ describe.skipIf(!hasTestData)(`live media plane (WHIP/WHEP, werift)${hasTestData
     await waitFor(() => events.messages.some((m) => m.event === 'participant-left'), 3000, 'participant-left');
     const again = await fetch(`${srv.url}${location}`, { method: 'DELETE', headers: bearer(await maskedToken(ROOM, 'alice')) });
     expect(again.status).toBe(404);
+  });
+  it('a publisher that leaves and comes back: its subscribers resume, the audience still masked', async () => {
+    const back = new Publisher();
+    await back.publish(srv.url, ROOM, await maskedToken(ROOM, 'alice'));
+    const since = Date.now();
+    publisher = back;
+    await waitFor(() => recruiter.count('video', since) >= 30, 8000, 'the recruiter resuming');
+    await waitFor(() => audience.count('video', since) >= 30, 10_000, 'the audience resuming');
+    const written = new Set(back.written.map((w) => w.payload));
+    expect(audience.received.filter((r) => r.kind === 'video' && r.at >= since && written.has(r.payload))).toEqual([]);
+    const recruiterRaw = recruiter.received.filter((r) => r.kind === 'video' && r.at >= since + 200);
+    expect(recruiterRaw.length).toBeGreaterThan(0);
+    expect(recruiterRaw.every((r) => written.has(r.payload))).toBe(true);
   });
 });

@@ -1,8 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { MediaStreamTrack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtpPacket, type RTCPeerConnection } from 'werift';
+import { i420Size, type I420Frame } from '../../src/core/index.js';
 import { createPeer, gathered } from '../../src/live/peer.js';
+import { Vp8Depacketizer } from '../../src/live/vp8.js';
+import { ivfFileHeader, ivfFrame } from '../../src/media/ivf.js';
 import { bearer } from '../server/helpers.js';
 
 /** Real werift peers for the media-plane tests: a WHIP publisher fed by ffmpeg, WHEP subscribers that record packets. */
@@ -85,6 +92,8 @@ export class Publisher {
 
 export class Subscriber {
   readonly received: Received[] = [];
+  /** Every video packet received, with its arrival time, for decoding. */
+  readonly videoPackets: { packet: RtpPacket; at: number }[] = [];
   videoSsrc: number | undefined;
   session: Session | undefined;
 
@@ -97,6 +106,7 @@ export class Subscriber {
       track.onReceiveRtp.subscribe((rtp) => {
         if (kind === 'video') {
           this.videoSsrc = rtp.header.ssrc;
+          this.videoPackets.push({ packet: rtp.clone(), at: Date.now() });
         }
         this.received.push({ kind, payload: rtp.payload.toString('hex'), at: Date.now() });
       });
@@ -168,5 +178,88 @@ export class FfmpegSource {
     for (const s of this.#sockets.splice(0)) {
       s.close();
     }
+  }
+}
+
+export interface DecodedFrame extends I420Frame {
+  /** Arrival time of the frame's last packet. */
+  at: number;
+}
+
+/**
+ * Decodes received VP8 packets with ffmpeg (packets joined into frames,
+ * written as IVF). Frames before the first keyframe are not decodable and
+ * are left out; every frame is scaled to the first keyframe's size.
+ */
+export async function decodeVp8(packets: readonly { packet: RtpPacket; at: number }[]): Promise<DecodedFrame[]> {
+  const depacketizer = new Vp8Depacketizer();
+  const frames: { data: Buffer; at: number }[] = [];
+  let size: { width: number; height: number } | undefined;
+  for (const { packet, at } of packets) {
+    const frame = depacketizer.push(packet);
+    if (frame) {
+      if (!size && frame.width !== undefined && frame.height !== undefined) {
+        size = { width: frame.width, height: frame.height };
+      }
+      frames.push({ data: frame.data, at });
+    }
+  }
+  if (!size || frames.length === 0) {
+    return [];
+  }
+  const { width, height } = size;
+  const dir = await mkdtemp(join(tmpdir(), 'livemask-vp8-'));
+  try {
+    const ivf = join(dir, 'in.ivf');
+    const raw = join(dir, 'out.yuv');
+    await writeFile(ivf, Buffer.concat([ivfFileHeader(width, height, 30), ...frames.map((f, i) => ivfFrame(f.data, i))]));
+    await promisify(execFile)('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-f', 'ivf', '-i', ivf,
+      '-vf', `scale=${width}:${height},format=yuv420p`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', raw,
+    ]);
+    const bytes = await readFile(raw);
+    const n = i420Size(width, height);
+    const out: DecodedFrame[] = [];
+    for (let i = 0; (i + 1) * n <= bytes.length; i += 1) {
+      out.push({ width, height, data: bytes.subarray(i * n, (i + 1) * n), index: i, ptsMs: 0, at: frames[i]?.at ?? 0 });
+    }
+    return out;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Streams `seconds` of a clip as VP8 RTP (ffmpeg, libvpx realtime, a keyframe
+ * every second) at `width` pixels wide, paced at its frame rate; each packet
+ * is handed to `onPacket`. Resolves when ffmpeg is done.
+ */
+export async function streamClipRtp(
+  clip: string,
+  options: { width: number; seconds: number; startSec?: number },
+  onPacket: (packet: RtpPacket) => void,
+): Promise<void> {
+  const socket = createSocket('udp4');
+  socket.on('message', (msg) => {
+    const pt = (msg[1] ?? 0) & 0x7f;
+    if (msg.length > 12 && !(pt >= 72 && pt <= 76)) {
+      onPacket(RtpPacket.deSerialize(msg));
+    }
+  });
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  try {
+    const child = spawn('ffmpeg', [
+      '-hide_banner', '-loglevel', 'error', '-re', '-ss', String(options.startSec ?? 0), '-t', String(options.seconds), '-i', clip,
+      '-an', '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '600k', '-g', '30',
+      '-vf', `scale=${options.width}:-2`, '-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${socket.address().port}?pkt_size=1200`,
+    ], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    if (code !== 0) {
+      throw new Error(`ffmpeg streaming ${clip} exited with ${String(code)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100)); // the last packets on the loopback
+  } finally {
+    socket.close();
   }
 }

@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from '../server/helpers.js';
+import { clipPath, hasTestData, noDataReason, repoRoot } from '../support/paths.js';
+import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
+import {
+  expectAudienceWhileMasked,
+  facesIn,
+  lumaVariance,
+  MIN_LUMA_VARIANCE,
+  pageEvents,
+  rtcState,
+  statusText,
+  until,
+  videoState,
+} from './page-probes.js';
+
+/**
+ * The demo page (`livemask serve --demo`, GET /) in Debian's Chromium: its
+ * fake camera plays a real face clip, the applicant pane publishes it with
+ * WHIP as a masked applicant, and the streamer and audience panes subscribe
+ * with WHEP. Screenshots go to .tmp/browser/ (ignored by git).
+ */
+
+const CHROMIUM = process.env.LIVEMASK_CHROMIUM ?? '/usr/bin/chromium';
+const CLIP = 'clm_franck_talking_face';
+const ROOM = 'room-browser';
+const SHOTS = join(repoRoot, '.tmp', 'browser');
+
+const skipReason = !existsSync(CHROMIUM)
+  ? `needs Chromium at ${CHROMIUM} (scripts/setup.sh --test, or set LIVEMASK_CHROMIUM)`
+  : !hasTestData
+    ? noDataReason
+    : undefined;
+
+const run = promisify(execFile);
+
+/** A 4 s 640x360 30 fps Y4M of the clip, for Chromium's fake camera (which loops it). */
+async function fakeCamera(dir: string): Promise<string> {
+  const y4m = join(dir, 'camera.y4m');
+  await run('ffmpeg', ['-v', 'error', '-y', '-t', '4', '-i', clipPath(CLIP), '-an', '-vf', 'scale=640:360,fps=30', '-pix_fmt', 'yuv420p', y4m], {
+    timeout: 30_000,
+  });
+  return y4m;
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  const path = join(SHOTS, name);
+  await page.screenshot({ path, fullPage: true });
+  expect((await stat(path)).size).toBeGreaterThan(1000);
+}
+
+describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? ` — skipped: ${skipReason}` : ''}`, () => {
+  let dir: string | undefined;
+  let srv: TestServer | undefined;
+  let browser: Browser | undefined;
+  let yunet: Yunet | undefined;
+  let page: Page;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'livemask-browser-'));
+    await mkdir(SHOTS, { recursive: true });
+    const y4m = await fakeCamera(dir);
+    srv = await startServer({}, {}, { demo: true });
+    yunet = hasYunet ? await createYunet() : undefined;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--disable-background-networking',
+        '--no-sandbox',
+        '--headless=new',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-video-capture=${y4m}`,
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (err) => console.error(`demo page error: ${err.message}`));
+    await page.goto(`${srv.url}/?room=${ROOM}`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await srv?.server.stop();
+    await yunet?.close();
+    if (dir) {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('publishes the fake camera from the applicant pane', async () => {
+    expect(await page.title()).toBe('livemask demo');
+    await until(() => rtcState(page, 'applicant'), (s) => s.connection === 'connected' && s.videoFramesEncoded > 0, 15_000, 'the applicant to publish');
+    expect(await pageEvents(page)).toContain('participant-joined');
+  });
+
+  it('plays the original video in the streamer pane: frames advance and are not blank', async () => {
+    const first = await until(() => videoState(page, 'streamer'), (v) => v.width > 0 && v.currentTime > 0, 10_000, 'streamer video');
+    expect([first.width, first.height]).toEqual([640, 360]);
+    await until(() => videoState(page, 'streamer'), (v) => v.currentTime > first.currentTime + 0.5, 5000, 'streamer time to advance');
+    expect((await rtcState(page, 'streamer')).videoFramesDecoded).toBeGreaterThan(10);
+    expect(await lumaVariance(page, 'streamer')).toBeGreaterThan(MIN_LUMA_VARIANCE);
+  });
+
+  it('shows the audience the masked rendition, never a face, while the applicant is masked', async () => {
+    await until(
+      () => rtcState(page, 'audience'),
+      (s) => s.connection === 'connected' && s.audioPacketsReceived > 50 && s.videoFramesDecoded > 0,
+      15_000,
+      'audio and masked video at the audience',
+    );
+    // Meanwhile the streamer keeps decoding, so video was there to leak.
+    const streamer = (await rtcState(page, 'streamer')).videoFramesDecoded;
+    await until(() => rtcState(page, 'streamer'), (s) => s.videoFramesDecoded > streamer + 30, 5000, '30 more frames at the streamer');
+    await expectAudienceWhileMasked(page, yunet);
+    await until(() => statusText(page, 'streamer'), (t) => t.includes('frames decoded'), 3000, 'the streamer status line');
+    await screenshot(page, 'demo-masked.png');
+  });
+
+  it('mask off through the page toggle: the audience gets the original within a few seconds', async () => {
+    const before = (await rtcState(page, 'audience')).videoFramesDecoded;
+    await page.locator('#mask').uncheck();
+    await until(() => pageEvents(page), (types) => types.includes('mask-off'), 3000, 'the mask-off event');
+    await until(() => rtcState(page, 'audience'), (s) => s.videoFramesDecoded > before + 10, 5000, 'video frames at the audience');
+    await until(() => videoState(page, 'audience'), (v) => v.width > 0, 2000, 'audience video size');
+    await until(() => lumaVariance(page, 'audience'), (v) => v > MIN_LUMA_VARIANCE, 3000, 'a frame that is not blank at the audience');
+    if (yunet) {
+      const auditor = yunet;
+      await until(() => facesIn(page, 'audience', auditor), (faces) => faces.length > 0, 5000, 'the face at the audience');
+    }
+    expect(await page.locator('#mask').isChecked()).toBe(false);
+    await until(() => statusText(page, 'audience'), (t) => t.includes('frames decoded'), 3000, 'the audience status line');
+    await screenshot(page, 'demo-unmasked.png');
+  });
+});
