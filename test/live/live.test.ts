@@ -178,6 +178,8 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     process.kill(pipeline?.pids.decoder ?? 0, 'SIGKILL');
     await waitFor(() => events.messages.some((m) => m.event === 'pipeline-restarted'), 5000, 'pipeline-restarted');
     expect(events.messages.find((m) => m.event === 'pipeline-restarted')?.data).toContain('decoder killed by SIGKILL');
+    // The restarted decoder needs a keyframe: the worker asks the publisher for one.
+    await waitFor(() => publisher.plis.some((t) => t >= killed), 3000, 'a PLI at the publisher');
     await waitFor(() => audience.count('video', killed + 500) >= 30, 8000, 'masked video after the restart');
     const written = new Set(publisher.written.map((w) => w.payload));
     expect(audience.received.filter((r) => r.kind === 'video' && r.at >= killed && written.has(r.payload))).toEqual([]);
