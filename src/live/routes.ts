@@ -42,6 +42,10 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     }
     checkPublishOffer(offer);
     const claims = claimsOf(request);
+    const full = ctx.sessions.refusal('whip', claims.masked === true);
+    if (full !== undefined) {
+      return sendError(reply.header('retry-after', '5'), 503, 'UNAVAILABLE', full);
+    }
     const { id, answer } = await ctx.sessions.publish(room, claims.sub, claims.role, claims.masked === true, offer);
     return reply.code(201).header('location', `/v1/rooms/${room}/whip/${id}`).type(SDP).send(answer);
   });
@@ -57,6 +61,10 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     }
     checkSubscribeOffer(offer);
     const claims = claimsOf(request);
+    const full = ctx.sessions.refusal('whep');
+    if (full !== undefined) {
+      return sendError(reply.header('retry-after', '5'), 503, 'UNAVAILABLE', full);
+    }
     const { id, answer } = await ctx.sessions.subscribe(room, claims.sub, participant, claims.role, offer);
     return reply.code(201).header('location', `/v1/rooms/${room}/whep/${participant}/${id}`).type(SDP).send(answer);
   });

@@ -50,6 +50,10 @@ export interface LiveSessionsOptions {
   pliIntervalMs?: number;
   /** The masking of the masked rendition. Default: parseMaskConfig(LIVE_MASK_DEFAULTS). */
   maskConfig?: MaskConfig;
+  /** Sessions (publishers and subscribers) open at once; more are refused. Default 200. */
+  maxSessions?: number;
+  /** Masked renditions running at once; a masked publisher beyond is refused. Default 4. */
+  maxMasked?: number;
   /** Replaces the BlazeFace detector of masked renditions; tests use it to inject faults. */
   createDetector?: (config: MaskConfig, logger: Logger) => Promise<FrameDetector>;
 }
@@ -99,6 +103,8 @@ export class LiveSessions {
   readonly #pliIntervalMs: number;
   readonly #maskConfig: MaskConfig;
   readonly #createDetector: LiveSessionsOptions['createDetector'];
+  readonly #maxSessions: number;
+  readonly #maxMasked: number;
   readonly #publishers = new Map<string, Publisher>();
   /** Publishers by room and participant: the latest session wins. */
   readonly #byParticipant = new Map<string, Publisher>();
@@ -115,6 +121,8 @@ export class LiveSessions {
     this.#pliIntervalMs = options.pliIntervalMs ?? 500;
     this.#maskConfig = options.maskConfig ?? parseMaskConfig(LIVE_MASK_DEFAULTS);
     this.#createDetector = options.createDetector;
+    this.#maxSessions = options.maxSessions ?? 200;
+    this.#maxMasked = options.maxMasked ?? 4;
     // Mask switches start masked renditions even before anyone subscribes.
     this.#unsubscribe = this.#rooms.on('event', (event) => this.#onRoomEvent(event));
   }
@@ -130,6 +138,21 @@ export class LiveSessions {
 
   get publisherCount(): number {
     return this.#publishers.size;
+  }
+
+  /** Why a new session would be refused now (503), or undefined when there is room for it. */
+  refusal(kind: 'whip' | 'whep', masked = false): string | undefined {
+    if (this.#publishers.size + this.#subscribers.size >= this.#maxSessions) {
+      return `this worker holds its maximum of ${this.#maxSessions} sessions`;
+    }
+    if (kind === 'whip' && masked && this.#maskedRunning() >= this.#maxMasked) {
+      return `this worker runs its maximum of ${this.#maxMasked} masked renditions`;
+    }
+    return undefined;
+  }
+
+  #maskedRunning(): number {
+    return [...this.#publishers.values()].filter((p) => p.masked && !p.masked.closed).length;
   }
 
   session(id: string): SessionInfo | undefined {
@@ -383,6 +406,15 @@ export class LiveSessions {
   /** Starts the participant's masked rendition (once per publishing session). */
   #startMasked(pub: Publisher): void {
     if (pub.masked && !pub.masked.closed) {
+      return;
+    }
+    if (this.#maskedRunning() >= this.#maxMasked) {
+      // Fail closed: without a rendition its masked subscribers get no video at all.
+      this.#rooms.report(pub.room, {
+        type: 'error',
+        participant: pub.participant,
+        reason: `MASKED_CAPACITY: this worker runs its maximum of ${this.#maxMasked} masked renditions; non-hiring subscribers get no video`,
+      });
       return;
     }
     const log = this.#logger.child({ room: pub.room, participant: pub.participant, session: pub.id, stage: 'masked' });

@@ -106,7 +106,13 @@ export class LivemaskServer {
       heartbeatMs: options.heartbeatMs ?? 15_000,
       stopping: () => this.#state === 'stopping' || this.#state === 'stopped',
     });
-    this.live = new LiveSessions({ rooms: this.rooms, metrics: this.metrics.media, logger: logger.child({ module: 'live' }) });
+    this.live = new LiveSessions({
+      rooms: this.rooms,
+      metrics: this.metrics.media,
+      logger: logger.child({ module: 'live' }),
+      maxSessions: config.maxSessions,
+      maxMasked: config.maxMasked,
+    });
     registerLiveRoutes(this.#app, {
       sessions: this.live,
       verifier,

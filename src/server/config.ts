@@ -31,6 +31,8 @@ const SOURCES = {
   maxBodyBytes: { env: 'LIVEMASK_MAX_BODY_BYTES', flag: undefined },
   drainMs: { env: 'LIVEMASK_DRAIN_MS', flag: undefined },
   redisUrl: { env: 'LIVEMASK_REDIS_URL', flag: undefined },
+  maxSessions: { env: 'LIVEMASK_MAX_SESSIONS', flag: undefined },
+  maxMasked: { env: 'LIVEMASK_MAX_MASKED', flag: undefined },
 } as const;
 
 type Field = keyof typeof SOURCES;
@@ -113,6 +115,8 @@ const ServerConfigSchema = z
     maxBodyBytes: integer(1024, 16 * 1024 * 1024, 64 * 1024),
     drainMs: integer(0, 60_000, 0),
     redisUrl: redisUrl.optional(),
+    maxSessions: integer(1, 100_000, 200),
+    maxMasked: integer(0, 256, 4),
   })
   .superRefine((c, ctx) => {
     if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {
@@ -142,6 +146,10 @@ export interface ServerConfig {
   drainMs: number;
   /** Recorded for the fleet (a later slice); not connected to. */
   redisUrl?: string;
+  /** WHIP and WHEP sessions open at once; more get 503 with Retry-After. */
+  maxSessions: number;
+  /** Masked renditions (decode, detect, encode) running at once; a masked publisher beyond gets 503. */
+  maxMasked: number;
 }
 
 /**
@@ -187,6 +195,8 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     demo: c.demo,
     maxBodyBytes: c.maxBodyBytes,
     drainMs: c.drainMs,
+    maxSessions: c.maxSessions,
+    maxMasked: c.maxMasked,
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
     ...(c.redisUrl !== undefined ? { redisUrl: c.redisUrl } : {}),
@@ -202,6 +212,8 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     demo: c.demo,
     maxBodyBytes: c.maxBodyBytes,
     drainMs: c.drainMs,
+    maxSessions: c.maxSessions,
+    maxMasked: c.maxMasked,
     redis: c.redisUrl !== undefined ? 'configured (not used yet)' : 'none',
   };
 }

@@ -33,6 +33,8 @@ describe('server configuration', () => {
       demo: false,
       maxBodyBytes: 65_536,
       drainMs: 0,
+      maxSessions: 200,
+      maxMasked: 4,
       tokenSecret: SECRET,
     });
   });
@@ -73,6 +75,8 @@ describe('server configuration', () => {
     ['LIVEMASK_DATA', '  ', /must not be empty/],
     ['LIVEMASK_DEMO', 'maybe', /one of 1, 0/],
     ['LIVEMASK_MAX_BODY_BYTES', '10', /at least 1024/],
+    ['LIVEMASK_MAX_SESSIONS', '0', /at least 1/],
+    ['LIVEMASK_MAX_MASKED', 'four', /whole number/],
     ['LIVEMASK_MAX_BODY_BYTES', '64k', /whole number/],
     ['LIVEMASK_DRAIN_MS', '-1', /whole number/],
     ['LIVEMASK_REDIS_URL', 'http://user:hunter2@cache', /redis:\/\//],
