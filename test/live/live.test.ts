@@ -104,6 +104,20 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect(similar).toEqual([]);
   });
 
+  it('an audience token asking for the original in any way still gets the masked rendition', async () => {
+    const sneaky = new Subscriber();
+    await sneaky.subscribe(srv.url, ROOM, 'alice', await token(ROOM, 'audience', 'sneaky'), {
+      query: '?rendition=original&role=recruiter&masked=false',
+      headers: { 'x-livemask-rendition': 'original', 'x-livemask-role': 'recruiter' },
+      sdpLines: ['a=x-livemask-rendition:original'],
+    });
+    await waitFor(() => sneaky.count('video') >= 30, 10_000, 'video at the sneaky subscriber');
+    const written = new Set(publisher.written.map((w) => w.payload));
+    expect(sneaky.received.filter((r) => r.kind === 'video' && written.has(r.payload))).toEqual([]);
+    await sneaky.session?.pc.close();
+    await fetch(`${srv.url}${sneaky.session?.location ?? ''}`, { method: 'DELETE', headers: bearer(await token(ROOM, 'audience', 'sneaky')) });
+  });
+
   it('mask off gives the audience the passthrough within 1 s; mask on stops it from the next packet and the masked rendition resumes', async () => {
     const control = await token(ROOM, 'control');
     expect((await putMask(srv.url, ROOM, 'alice', { masked: false }, control)).status).toBe(204);

@@ -46,8 +46,21 @@ export interface Session {
   answer: string;
 }
 
-async function post(url: string, path: string, t: string, offer: string): Promise<{ location: string; answer: string }> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { ...bearer(t), 'content-type': 'application/sdp' }, body: offer });
+/** What a client might add to ask for another rendition: the server must ignore all of it. */
+export interface Tampering {
+  query?: string;
+  headers?: Record<string, string>;
+  /** Extra SDP lines appended to the offer. */
+  sdpLines?: string[];
+}
+
+async function post(url: string, path: string, t: string, offer: string, tamper: Tampering = {}): Promise<{ location: string; answer: string }> {
+  const body = tamper.sdpLines ? `${offer.trimEnd()}\r\n${tamper.sdpLines.join('\r\n')}\r\n` : offer;
+  const res = await fetch(`${url}${path}${tamper.query ?? ''}`, {
+    method: 'POST',
+    headers: { ...tamper.headers, ...bearer(t), 'content-type': 'application/sdp' },
+    body,
+  });
   const text = await res.text();
   if (res.status !== 201) {
     throw new Error(`POST ${path}: ${res.status} ${text}`);
@@ -97,7 +110,7 @@ export class Subscriber {
   videoSsrc: number | undefined;
   session: Session | undefined;
 
-  async subscribe(url: string, room: string, participant: string, t: string): Promise<Session> {
+  async subscribe(url: string, room: string, participant: string, t: string, tamper: Tampering = {}): Promise<Session> {
     const pc = createPeer();
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -111,7 +124,7 @@ export class Subscriber {
         this.received.push({ kind, payload: rtp.payload.toString('hex'), at: Date.now() });
       });
     });
-    const { location, answer } = await post(url, `/v1/rooms/${room}/whep/${participant}`, t, await offerOf(pc));
+    const { location, answer } = await post(url, `/v1/rooms/${room}/whep/${participant}`, t, await offerOf(pc), tamper);
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     await connected(pc);
     this.session = { pc, location, answer };
