@@ -125,6 +125,8 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
   #decoder: Stage | undefined;
   #decoderMeta: InputMeta[] = [];
   #encoder: EncoderStage | undefined;
+  /** A started encoder waiting for its first frame: switching to it makes a keyframe without ffmpeg's start-up time. */
+  #standby: EncoderStage | undefined;
   #inputCount = 0;
   #plannerIndex = 0;
   readonly #queue: Decoded[] = [];
@@ -219,9 +221,10 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
       return;
     }
     this.#closed = true;
-    const stages = [this.#decoder, this.#encoder];
+    const stages = [this.#decoder, this.#encoder, this.#standby];
     this.#decoder = undefined;
     this.#encoder = undefined;
+    this.#standby = undefined;
     await Promise.all(stages.map((s) => this.#stopStage(s)));
     await this.#detector.then((d) => d.close()).catch(() => undefined);
     this.safeEmit('closed');
@@ -244,7 +247,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
       this.#report(e.state === 'engaged' ? { type: 'failsafe-engaged', reason: e.reason } : { type: 'failsafe-cleared' }),
     );
     this.#decoder = this.#startDecoder();
-    this.#encoder = this.#startEncoder();
+    this.#encoder = this.#takeEncoder();
     this.#logger.info({ width, height }, 'masked rendition started');
   }
 
@@ -329,14 +332,27 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
       }
     };
     proc.stdout?.on('data', onData);
-    const onExit = proc.on('exit', (code, signal) => this.#stageDied('encoder', code, signal));
+    const onExit = proc.on('exit', (code, signal) => {
+      if (stage === this.#standby) {
+        this.#standby = undefined; // an idle spare: nothing was lost; the next switch starts one afresh
+      } else if (stage === this.#encoder) {
+        this.#stageDied('encoder', code, signal);
+      }
+    });
     stage.detach = () => {
       onExit();
       proc.stdout?.off('data', onData);
     };
     void proc.wait().catch(() => undefined);
-    this.#lastEncoderRestart = performance.now();
     return stage;
+  }
+
+  /** The standby encoder (or a new one) becomes the active one, and a new standby starts. */
+  #takeEncoder(): EncoderStage {
+    const next = this.#standby ?? this.#startEncoder();
+    this.#standby = this.#startEncoder();
+    this.#lastEncoderRestart = performance.now();
+    return next;
   }
 
   async #stopStage(stage: Stage | undefined): Promise<void> {
@@ -374,7 +390,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
       this.safeEmit('need-keyframe');
     } else {
       this.#encoder?.detach();
-      this.#encoder = this.#startEncoder();
+      this.#encoder = this.#takeEncoder();
     }
   }
 
@@ -449,7 +465,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     if (this.#keyframeWanted && this.#encoder && this.#encoder.framesOut > 0 && performance.now() - this.#lastEncoderRestart > 250) {
       // ffmpeg cannot be told to make a keyframe mid-stream; a fresh encoder's first frame is one.
       const old = this.#encoder;
-      this.#encoder = this.#startEncoder();
+      this.#encoder = this.#takeEncoder();
       void this.#stopStage(old);
     }
     this.#keyframeWanted = false;

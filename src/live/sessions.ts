@@ -95,6 +95,9 @@ export interface SessionInfo {
 
 const key = (room: string, participant: string): string => `${room}\u0000${participant}`;
 
+/** True once a subscriber's transport can carry media (werift silently drops packets sent before). */
+const connected = (sub: Subscriber): boolean => sub.pc.connectionState === 'connected';
+
 export class LiveSessions {
   readonly #rooms: RoomRegistry;
   readonly #metrics: MediaMetrics;
@@ -233,6 +236,12 @@ export class LiveSessions {
       log.info('subscriber session ended');
     };
     this.#watch(pc, sub.close, disposers);
+    const ready = pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') {
+        this.#keyframeFor(sub); // its first video packet must start a keyframe
+      }
+    });
+    disposers.push(() => ready.unSubscribe());
     let sdp: string;
     try {
       sdp = await answer(pc, offer, 'sendonly');
@@ -350,6 +359,9 @@ export class LiveSessions {
       if (!sender) {
         continue;
       }
+      if (kind === 'video' && !connected(sub)) {
+        continue; // werift drops what it cannot send yet; the subscriber asks for a keyframe once connected
+      }
       if (kind === 'video' && sub.videoSource !== pub) {
         sender.replaceRTP(packet.header, true); // a new source: keep the subscriber's sequence and clock continuous
         sub.videoSource = pub;
@@ -380,6 +392,9 @@ export class LiveSessions {
       const sender = sub.senders.get('video');
       if (!sender) {
         continue;
+      }
+      if (!connected(sub)) {
+        continue; // a keyframe sent now would be dropped by werift, and the subscriber would start on a delta frame
       }
       if (sub.videoSource !== pipeline) {
         if (!keyframeStart) {

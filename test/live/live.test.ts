@@ -104,14 +104,22 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect(similar).toEqual([]);
   });
 
-  it('an audience token asking for the original in any way still gets the masked rendition', async () => {
+  it('an audience token asking for the original in any way still gets the masked rendition, starting on a keyframe', async () => {
+    await waitFor(() => audience.count('video') >= 30, 15_000, 'the masked rendition running');
     const sneaky = new Subscriber();
+    const asked = Date.now();
     await sneaky.subscribe(srv.url, ROOM, 'alice', await token(ROOM, 'audience', 'sneaky'), {
       query: '?rendition=original&role=recruiter&masked=false',
       headers: { 'x-livemask-rendition': 'original', 'x-livemask-role': 'recruiter' },
       sdpLines: ['a=x-livemask-rendition:original'],
     });
     await waitFor(() => sneaky.count('video') >= 30, 10_000, 'video at the sneaky subscriber');
+    // A new subscriber starts on a decodable picture: its first video packet starts a keyframe.
+    // (How soon is a speed, measured by bench/live-latency.ts, not asserted here.)
+    const first = sneaky.videoPackets[0];
+    expect(first && (first.packet.payload[0] ?? 0) & 0x10).toBeTruthy();
+    expect(first && ((first.packet.payload[1] ?? 1) & 0x01)).toBe(0);
+    console.log(`first masked keyframe ${String((first?.at ?? 0) - asked)} ms after the WHEP offer`);
     const written = new Set(publisher.written.map((w) => w.payload));
     expect(sneaky.received.filter((r) => r.kind === 'video' && written.has(r.payload))).toEqual([]);
     await sneaky.session?.pc.close();
