@@ -163,6 +163,20 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect(((await h264.json()) as { message: string }).message).toMatch(/offered H264.*supported VP8/);
   });
 
+  it('takes trickled candidates on PATCH from the session owner only', async () => {
+    const location = recruiter.session?.location ?? '';
+    const frag = ['a=ice-ufrag:abcd', 'a=ice-pwd:0123456789abcdef012345', 'a=mid:0',
+      'a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host', ''].join('\r\n');
+    const patch = async (t: string, type = 'application/trickle-ice-sdpfrag'): Promise<Response> =>
+      fetch(`${srv.url}${location}`, { method: 'PATCH', headers: { ...bearer(t), 'content-type': type }, body: frag });
+    expect((await patch(await token(ROOM, 'recruiter'))).status).toBe(204);
+    expect((await patch(await token(ROOM, 'audience', 'mallory'))).status).toBe(404);
+    expect((await patch(await token(ROOM, 'recruiter'), 'text/plain')).status).toBe(415);
+    // The session carries on.
+    const before = recruiter.count('video');
+    await waitFor(() => recruiter.count('video') > before + 10, 3000, 'video after the PATCH');
+  });
+
   it('keeps serving after garbage UDP to a publisher port; other rooms keep working', async () => {
     const port = /a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host/.exec(publisher.session?.answer ?? '')?.[1];
     expect(port).toBeDefined();
