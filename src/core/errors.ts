@@ -16,7 +16,12 @@ export type LivemaskErrorCode =
   | 'CONFIG_INVALID'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
-  | 'BAD_REQUEST';
+  | 'BAD_REQUEST'
+  | 'REDIS_UNAVAILABLE'
+  | 'EVIDENCE_IO'
+  | 'EVIDENCE_NOT_FOUND'
+  | 'EVIDENCE_KEY'
+  | 'EVIDENCE_BAD_ID';
 
 export class LivemaskError extends Error {
   readonly code: LivemaskErrorCode;
@@ -80,5 +85,22 @@ export class AuthError extends LivemaskError {
 
   get status(): 401 | 403 {
     return this.code === 'UNAUTHORIZED' ? 401 : 403;
+  }
+}
+
+/**
+ * The evidence recorder or archive failed: `EVIDENCE_IO` (a write or fsync
+ * failed, e.g. a full disk), `EVIDENCE_NOT_FOUND` (no such room or session),
+ * `EVIDENCE_KEY` (no usable signing or verification key), `EVIDENCE_BAD_ID`
+ * (a room, session or participant id that cannot name a directory).
+ */
+export class EvidenceError extends LivemaskError {
+  constructor(
+    code: Extract<LivemaskErrorCode, 'EVIDENCE_IO' | 'EVIDENCE_NOT_FOUND' | 'EVIDENCE_KEY' | 'EVIDENCE_BAD_ID' | 'CLOSED'>,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = 'EvidenceError';
   }
 }

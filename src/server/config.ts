@@ -31,6 +31,7 @@ const SOURCES = {
   maxBodyBytes: { env: 'LIVEMASK_MAX_BODY_BYTES', flag: undefined },
   drainMs: { env: 'LIVEMASK_DRAIN_MS', flag: undefined },
   redisUrl: { env: 'LIVEMASK_REDIS_URL', flag: undefined },
+  capacity: { env: 'LIVEMASK_CAPACITY', flag: undefined },
   maxSessions: { env: 'LIVEMASK_MAX_SESSIONS', flag: undefined },
   maxMasked: { env: 'LIVEMASK_MAX_MASKED', flag: undefined },
 } as const;
@@ -115,6 +116,7 @@ const ServerConfigSchema = z
     maxBodyBytes: integer(1024, 16 * 1024 * 1024, 64 * 1024),
     drainMs: integer(0, 60_000, 0),
     redisUrl: redisUrl.optional(),
+    capacity: integer(1, 256, 4),
     maxSessions: integer(1, 100_000, 200),
     maxMasked: integer(0, 256, 4),
   })
@@ -144,8 +146,10 @@ export interface ServerConfig {
   maxBodyBytes: number;
   /** On stop, how long /readyz answers 503 before connections are closed. */
   drainMs: number;
-  /** Recorded for the fleet (a later slice); not connected to. */
+  /** When set, the worker joins the fleet (rooms as BullMQ jobs on this Redis); otherwise it runs standalone. */
   redisUrl?: string;
+  /** Fleet rooms held at once; set only with redisUrl. */
+  capacity?: number;
   /** WHIP and WHEP sessions open at once; more get 503 with Retry-After. */
   maxSessions: number;
   /** Masked renditions (decode, detect, encode) running at once; a masked publisher beyond gets 503. */
@@ -199,7 +203,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     maxMasked: c.maxMasked,
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
-    ...(c.redisUrl !== undefined ? { redisUrl: c.redisUrl } : {}),
+    ...(c.redisUrl !== undefined ? { redisUrl: c.redisUrl, capacity: c.capacity } : {}),
   };
 }
 
@@ -214,7 +218,8 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     drainMs: c.drainMs,
     maxSessions: c.maxSessions,
     maxMasked: c.maxMasked,
-    redis: c.redisUrl !== undefined ? 'configured (not used yet)' : 'none',
+    redis: c.redisUrl !== undefined ? 'configured' : 'none',
+    ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
   };
 }
 

@@ -80,6 +80,7 @@ describe('server configuration', () => {
     ['LIVEMASK_MAX_BODY_BYTES', '64k', /whole number/],
     ['LIVEMASK_DRAIN_MS', '-1', /whole number/],
     ['LIVEMASK_REDIS_URL', 'http://user:hunter2@cache', /redis:\/\//],
+    ['LIVEMASK_CAPACITY', '0', /at least 1/],
     ['LIVEMASK_TOKEN_PUBLIC_KEY', 'not a key', /Ed25519 public key in PEM/],
   ])('names %s when it is %j', (name, value, reason) => {
     const err = configError({ LIVEMASK_TOKEN_SECRET: SECRET, [name]: value });
@@ -111,7 +112,8 @@ describe('server configuration', () => {
     const text = JSON.stringify(describeServerConfig(c));
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain('hunter2');
-    expect(text).toContain('"redis":"configured (not used yet)"');
+    expect(text).toContain('"redis":"configured"');
+    expect(text).toContain('"capacity":4');
   });
 });
 

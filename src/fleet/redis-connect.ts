@@ -1,0 +1,72 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../core/index.js';
+import { FleetError } from './fleet-error.js';
+
+/**
+ * Opens one ioredis connection and waits until it is ready, at most
+ * `timeoutMs`. Past that it gives up with FleetError REDIS_UNAVAILABLE, which
+ * names the host and port and the last connection error, never the URL (it
+ * may hold a password). Once ready, ioredis reconnects on its own; errors are
+ * logged (one line per distinct message) instead of being thrown.
+ */
+
+export interface ConnectRedisOptions {
+  timeoutMs: number;
+  /** Shown by CLIENT LIST, e.g. `livemask:fleet:worker:host-42`. */
+  connectionName: string;
+  logger: Logger;
+  /** BullMQ workers need null (retry commands forever); the control plane fails after a few. */
+  maxRetriesPerRequest: number | null;
+}
+
+/** `host:port` of a redis URL, for messages. */
+export function redisTarget(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port === '' ? '6379' : parsed.port}`;
+}
+
+export async function connectRedis(url: string, options: ConnectRedisOptions): Promise<Redis> {
+  const target = redisTarget(url);
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: options.timeoutMs,
+    maxRetriesPerRequest: options.maxRetriesPerRequest,
+    connectionName: options.connectionName,
+  });
+  let lastError: Error | undefined;
+  let ready = false;
+  client.on('error', (err: Error) => {
+    const repeated = lastError?.message === err.message;
+    lastError = err;
+    if (ready && !repeated) {
+      options.logger.warn({ target, error: err.message }, 'redis connection error; reconnecting');
+    }
+  });
+  client.on('ready', () => {
+    if (ready && lastError !== undefined) {
+      options.logger.info({ target }, 'redis connection back');
+    }
+    lastError = undefined;
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out')), options.timeoutMs);
+      client.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      client.connect().catch((err: unknown) => {
+        // ioredis keeps retrying after a failed first attempt; the timer decides.
+        lastError = err instanceof Error ? err : new Error(String(err));
+      });
+    });
+  } catch {
+    client.disconnect();
+    const reason = lastError !== undefined ? `: ${lastError.message}` : '';
+    throw new FleetError('REDIS_UNAVAILABLE', `cannot reach Redis at ${target} within ${options.timeoutMs} ms${reason}`, {
+      cause: lastError,
+    });
+  }
+  ready = true;
+  return client;
+}

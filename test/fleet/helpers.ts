@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createLogger, type Logger } from '../../src/core/index.js';
+import { FleetClient, FleetWorker, type FleetTiming, type ReleaseReason } from '../../src/fleet/index.js';
+
+export const REDIS_URL = process.env.LIVEMASK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Silent unless LIVEMASK_LOG_LEVEL asks otherwise. */
+export function testLogger(): Logger {
+  return createLogger({ level: process.env.LIVEMASK_LOG_LEVEL ?? 'silent' });
+}
+
+/** A key prefix of its own for each test, so that parallel test files never share a queue. */
+export function uniquePrefix(): string {
+  return `lmtest-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Deletes every key under the prefix. */
+export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) {
+        await redis.del(...keys);
+      }
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Resolves when `check` returns a value other than undefined/false; rejects after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface RecordingWorker {
+  worker: FleetWorker<string>;
+  /** Every room this worker took, in order, with the time. */
+  assigned: { room: string; at: number; failovers: number }[];
+  released: { room: string; reason: ReleaseReason; at: number }[];
+}
+
+/** A fleet worker in this process that records what it takes and lets go. */
+export async function startWorker(
+  prefix: string,
+  workerId: string,
+  capacity: number,
+  timing: Partial<FleetTiming> = {},
+): Promise<RecordingWorker> {
+  const assigned: RecordingWorker['assigned'] = [];
+  const released: RecordingWorker['released'] = [];
+  const worker = await FleetWorker.start<string>({
+    redisUrl: REDIS_URL,
+    prefix,
+    timing,
+    logger: testLogger(),
+    workerId,
+    capacity,
+    publicUrl: `http://${workerId}.test`,
+    onRoomAssigned: ({ room, failovers }) => {
+      assigned.push({ room, at: Date.now(), failovers });
+      return `handle-${room}`;
+    },
+    onRoomReleased: (room, handle, reason) => {
+      if (handle !== `handle-${room}`) {
+        throw new Error(`wrong handle ${handle} for ${room}`);
+      }
+      released.push({ room, reason, at: Date.now() });
+    },
+  });
+  return { worker, assigned, released };
+}
+
+export async function connectClient(prefix: string, url = REDIS_URL): Promise<FleetClient> {
+  return FleetClient.connect({ redisUrl: url, prefix, logger: testLogger() });
+}
