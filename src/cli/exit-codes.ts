@@ -23,8 +23,11 @@ export function describeFailure(err: unknown): { code: number; reason: string } 
     switch (err.code) {
       case 'BAD_USAGE':
       case 'CONFIG_INVALID':
+      case 'EVIDENCE_KEY':
+      case 'EVIDENCE_BAD_ID':
         return { code: EXIT.usage, reason };
       case 'INPUT_UNREADABLE':
+      case 'EVIDENCE_NOT_FOUND':
         return { code: EXIT.unreadableInput, reason };
       case 'FFMPEG_MISSING':
       case 'FFMPEG_TOO_OLD':

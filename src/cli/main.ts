@@ -6,6 +6,7 @@ import { formatLeakReport, runLeakEval } from '../eval/index.js';
 import { maskFile } from '../pipeline/index.js';
 import { describeFailure, EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
+import { evidenceCommand } from './evidence-command.js';
 import { serve } from './serve-command.js';
 
 const USAGE = `usage:
@@ -14,6 +15,9 @@ const USAGE = `usage:
   livemask eval leak --original A --masked B --truth T.json [--sheet sheet.png]
                 [--corrections C.json] [--threshold X] [--json]
   livemask serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--demo]
+  livemask evidence list [--room R] [--data ./data]
+  livemask evidence verify <room> [--session S] [--data ./data]
+  livemask evidence recover [--data ./data]
   livemask --help | --version`;
 
 function usageError(message: string): LivemaskError {
@@ -148,6 +152,8 @@ export async function run(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'serve':
         return await serveCommand(rest, logger);
+      case 'evidence':
+        return await evidenceCommand(rest, logger.child({ module: 'evidence' }));
       case '--version':
         process.stdout.write('livemask 0.1.0\n');
         return EXIT.ok;
@@ -163,7 +169,7 @@ export async function run(argv: string[]): Promise<number> {
     const { code, reason } = describeFailure(err);
     process.stderr.write(`livemask: ${reason}\n`);
     // Usage helps with bad arguments, not with a bad environment variable.
-    if (code === EXIT.usage && !(err instanceof LivemaskError && err.code === 'CONFIG_INVALID')) {
+    if (code === EXIT.usage && !(err instanceof LivemaskError && (err.code === 'CONFIG_INVALID' || err.code === 'EVIDENCE_KEY'))) {
       process.stderr.write(`${USAGE}\n`);
     }
     if (code === EXIT.failed) {

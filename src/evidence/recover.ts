@@ -1,0 +1,143 @@
+import type { KeyObject } from 'node:crypto';
+import { readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MediaError, type Logger } from '../core/index.js';
+import { FfmpegProcess } from '../media/index.js';
+import { fsyncDir, isDurableTemp, writeFileDurable } from './durable-file.js';
+import { EventLog } from './event-log.js';
+import { parseLog, sha256Hex } from './hash-chain.js';
+import { FILES, isFile, listSessions, OPEN_SUFFIX, participantFiles, type SessionRef } from './layout.js';
+import { EVENT, segmentRecords, type SegmentRecord } from './manifest.js';
+import { scanWebm } from './webm.js';
+
+export interface RecoverOptions {
+  signingKey: KeyObject;
+  logger?: Logger;
+}
+
+export interface RecoveredSession {
+  room: string;
+  sessionId: string;
+  /** Segments sealed by recovery. */
+  segments: SegmentRecord[];
+  /** Open segments with no complete frame, deleted. */
+  discarded: string[];
+  /** Bytes of a partly written last log line that were cut off. */
+  droppedLogBytes: number;
+}
+
+/**
+ * Seals the sessions a killed process left open (no manifest): cuts a partly
+ * written last log line, seals each open segment up to its last complete
+ * frame as `recovered` when ffmpeg decodes it, logs segments that were
+ * sealed but not yet logged, then ends the session with a signed manifest.
+ * Run it at start, before recording.
+ */
+export async function recover(root: string, options: RecoverOptions): Promise<RecoveredSession[]> {
+  const out: RecoveredSession[] = [];
+  for (const ref of await listSessions(root)) {
+    if (!(await isFile(join(ref.dir, FILES.manifest)))) {
+      out.push(await recoverSession(ref, options));
+    }
+  }
+  return out;
+}
+
+async function recoverSession(ref: SessionRef, options: RecoverOptions): Promise<RecoveredSession> {
+  const logger = options.logger?.child({ module: 'evidence', room: ref.room, session: ref.sessionId });
+  await removeTemps(ref.dir);
+  const logPath = join(ref.dir, FILES.events);
+  const text = await readFile(logPath, 'utf8');
+  const cut = text.lastIndexOf('\n') + 1;
+  const droppedLogBytes = Buffer.byteLength(text.slice(cut), 'utf8');
+  if (droppedLogBytes > 0) {
+    await truncate(logPath, Buffer.byteLength(text.slice(0, cut), 'utf8'));
+  }
+  const { entries } = parseLog(text.slice(0, cut));
+  const log = await EventLog.resume({ dir: ref.dir, room: ref.room, sessionId: ref.sessionId, signingKey: options.signingKey }, entries);
+  await log.append(EVENT.sessionRecovered, { droppedLogBytes });
+  const logged = new Set(segmentRecords(entries).map((s) => s.path));
+  const result: RecoveredSession = { room: ref.room, sessionId: ref.sessionId, segments: [], discarded: [], droppedLogBytes };
+  for (const name of await participantFiles(ref.dir)) {
+    const m = /^([^/]+)\/(video|audio)-(\d{6})\.webm(\.open)?$/.exec(name);
+    if (!m || logged.has(name.replace(/\.open$/, ''))) {
+      continue;
+    }
+    const [, participant = '', kind = 'video', index = '0', open] = m;
+    const path = `${participant}/${kind}-${index}.webm`;
+    const record = await sealRecovered(ref.dir, path, open !== undefined, { participant, kind: kind as 'video' | 'audio', index: Number(index) });
+    if (record) {
+      await log.append(EVENT.segmentSealed, { ...record });
+      result.segments.push(record);
+    } else {
+      await log.append(EVENT.segmentDiscarded, { path: `${path}${OPEN_SUFFIX}`, reason: 'no complete decodable frame' });
+      result.discarded.push(path);
+    }
+  }
+  await log.append(EVENT.sessionEnded, { reason: 'recovered' });
+  await log.checkpoint();
+  await log.close();
+  await log.writeManifest();
+  logger?.warn({ segments: result.segments.length, discarded: result.discarded.length, droppedLogBytes }, 'evidence session recovered');
+  return result;
+}
+
+/** Seals one segment left behind; undefined (and the open file deleted) when nothing in it decodes. */
+async function sealRecovered(
+  dir: string,
+  path: string,
+  open: boolean,
+  id: Pick<SegmentRecord, 'participant' | 'kind' | 'index'>,
+): Promise<SegmentRecord | undefined> {
+  const full = join(dir, path);
+  const source = open ? `${full}${OPEN_SUFFIX}` : full;
+  const bytes = await readFile(source);
+  const scan = scanWebm(bytes);
+  const first = scan.timecodes[0];
+  if (!scan.headerOk || first === undefined) {
+    await rm(source);
+    return undefined;
+  }
+  const kept = bytes.subarray(0, scan.completeBytes);
+  if (open) {
+    await writeFileDurable(full, kept);
+    if (!(await decodes(full))) {
+      await rm(full);
+      await fsyncDir(join(dir, id.participant));
+      await rm(source);
+      return undefined;
+    }
+    await rm(source);
+  }
+  return {
+    path, ...id, sha256: sha256Hex(kept), bytes: kept.length, frames: scan.timecodes.length,
+    firstMs: first, lastMs: scan.timecodes.at(-1) ?? first, recovered: true,
+  };
+}
+
+/** True when ffmpeg decodes the whole file without an error. */
+async function decodes(file: string): Promise<boolean> {
+  const ff = new FfmpegProcess({ args: ['-v', 'error', '-nostdin', '-i', file, '-f', 'null', '-'] });
+  const lines: string[] = [];
+  ff.on('line', (line) => lines.push(line));
+  try {
+    return (await ff.wait()) === 'done' && lines.length === 0;
+  } catch (err) {
+    // A missing ffmpeg says nothing about the file: never discard evidence for it.
+    if (err instanceof MediaError && err.code === 'FFMPEG_FAILED') {
+      return false;
+    }
+    throw err;
+  }
+}
+
+async function removeTemps(dir: string): Promise<void> {
+  const dirs = [dir, ...(await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => join(dir, e.name))];
+  for (const d of dirs) {
+    for (const name of await readdir(d)) {
+      if (isDurableTemp(name)) {
+        await rm(join(d, name));
+      }
+    }
+  }
+}

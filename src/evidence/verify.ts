@@ -1,0 +1,175 @@
+import { verify as verifySignature, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EvidenceError } from '../core/index.js';
+import type { Checkpoint } from './event-log.js';
+import { checkChain, checkpointMessage, parseLog, sha256Hex, type ChainEntry } from './hash-chain.js';
+import { FILES, isFile, listSessions, participantFiles, type SessionRef } from './layout.js';
+import { segmentRecords, type Manifest } from './manifest.js';
+
+export type ProblemKind =
+  | 'segment-altered'
+  | 'segment-missing'
+  | 'segment-reordered'
+  | 'segment-added'
+  | 'event-edited'
+  | 'event-removed'
+  | 'event-reordered'
+  | 'event-added'
+  | 'log-truncated'
+  | 'signature-bad'
+  | 'signature-missing';
+
+export interface Problem {
+  kind: ProblemKind;
+  /** Where, relative to the evidence root: `room/session/file[:line]`. */
+  where: string;
+  message: string;
+}
+
+export interface VerifyCounts {
+  sessions: number;
+  segments: number;
+  events: number;
+  checkpoints: number;
+  bytes: number;
+}
+
+export type VerifyResult = { ok: true; counts: VerifyCounts } | { ok: false; problem: Problem; counts: VerifyCounts };
+
+/**
+ * Verifies a room's sessions (or one) against `publicKey`, the key from
+ * configuration; the `public-key.pem` stored with a session is never trusted.
+ * Reports the first problem found. Throws EVIDENCE_NOT_FOUND when there is
+ * nothing to verify.
+ */
+export async function verify(root: string, room: string, publicKey: KeyObject, sessionId?: string): Promise<VerifyResult> {
+  const sessions = (await listSessions(root, room)).filter((s) => sessionId === undefined || s.sessionId === sessionId);
+  if (sessions.length === 0) {
+    throw new EvidenceError('EVIDENCE_NOT_FOUND', `no evidence for room ${room}${sessionId !== undefined ? ` session ${sessionId}` : ''} under ${root}`);
+  }
+  const counts: VerifyCounts = { sessions: 0, segments: 0, events: 0, checkpoints: 0, bytes: 0 };
+  for (const ref of sessions) {
+    const problem = await verifySession(ref, publicKey, counts);
+    if (problem) {
+      return { ok: false, problem, counts };
+    }
+    counts.sessions += 1;
+  }
+  return { ok: true, counts };
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  return (await isFile(path)) ? readFile(path, 'utf8') : undefined;
+}
+
+async function verifySession(ref: SessionRef, key: KeyObject, counts: VerifyCounts): Promise<Problem | undefined> {
+  const at = (file: string, line?: number): string => `${ref.room}/${ref.sessionId}/${file}${line !== undefined ? `:${line}` : ''}`;
+  const problem = (kind: ProblemKind, where: string, message: string): Problem => ({ kind, where, message });
+
+  // 1. The manifest and its signature, against the configured key.
+  const manifestText = await readText(join(ref.dir, FILES.manifest));
+  const sigText = await readText(join(ref.dir, FILES.signature));
+  if (manifestText === undefined || sigText === undefined) {
+    const which = manifestText === undefined ? FILES.manifest : FILES.signature;
+    return problem('signature-missing', at(which), `no ${which}: the session is still open, or was not recovered after a crash`);
+  }
+  if (!verifySignature(null, Buffer.from(manifestText, 'utf8'), key, Buffer.from(sigText.trim(), 'base64'))) {
+    return problem('signature-bad', at(FILES.signature), 'manifest signature does not verify with the configured public key');
+  }
+  const manifest = JSON.parse(manifestText) as Manifest;
+
+  // 2. Every checkpoint's signature.
+  const cpText = await readText(join(ref.dir, FILES.checkpoints));
+  if (cpText === undefined || cpText.trim() === '') {
+    return problem('signature-missing', at(FILES.checkpoints), 'no signed checkpoints');
+  }
+  const checkpoints: Checkpoint[] = [];
+  for (const [i, line] of cpText.trimEnd().split('\n').entries()) {
+    const cp = parseCheckpoint(line);
+    const ok = cp !== undefined &&
+      verifySignature(null, checkpointMessage(ref.room, ref.sessionId, cp.seq, cp.head), key, Buffer.from(cp.sig, 'base64'));
+    if (!ok) {
+      return problem('signature-bad', at(FILES.checkpoints, i + 1), 'checkpoint signature does not verify with the configured public key');
+    }
+    checkpoints.push(cp);
+  }
+
+  // 3. The event log: well formed, chained, and matching what was signed.
+  const logText = (await readText(join(ref.dir, FILES.events))) ?? '';
+  const parsed = parseLog(logText);
+  const chainProblem = parsed.problem ?? checkChain(parsed.entries);
+  if (chainProblem) {
+    return problem(chainProblem.kind, at(FILES.events, chainProblem.line), chainProblem.message);
+  }
+  const entries = parsed.entries;
+  const signedProblem = checkAgainstSigned(entries, manifest, checkpoints);
+  if (signedProblem) {
+    return problem(signedProblem.kind, at(FILES.events, signedProblem.line), signedProblem.message);
+  }
+
+  // 4. Segments: each logged one present with its hash, in its place; no others.
+  const segments = segmentRecords(entries);
+  const expected = new Map(segments.map((s) => [s.path, s.sha256]));
+  for (const s of segments) {
+    const path = join(ref.dir, s.path);
+    if (!(await isFile(path))) {
+      return problem('segment-missing', at(s.path), `sealed segment ${s.index} of ${s.participant}'s ${s.kind} is missing`);
+    }
+    const bytes = await readFile(path);
+    const hash = sha256Hex(bytes);
+    if (hash !== s.sha256) {
+      const other = segments.find((o) => o.sha256 === hash);
+      return other
+        ? problem('segment-reordered', at(s.path), `holds the content of ${other.path}`)
+        : problem('segment-altered', at(s.path), 'SHA-256 differs from the sealed hash');
+    }
+    counts.bytes += bytes.length;
+  }
+  for (const name of await participantFiles(ref.dir)) {
+    if (!expected.has(name)) {
+      return problem('segment-added', at(name), 'file is not a sealed segment of this session');
+    }
+  }
+  counts.segments += segments.length;
+  counts.events += entries.length;
+  counts.checkpoints += checkpoints.length;
+  return undefined;
+}
+
+function checkAgainstSigned(
+  entries: readonly ChainEntry[],
+  manifest: Manifest,
+  checkpoints: readonly Checkpoint[],
+): { kind: ProblemKind; line: number; message: string } | undefined {
+  for (const cp of checkpoints) {
+    const e = entries[cp.seq];
+    if (!e) {
+      return { kind: 'log-truncated', line: entries.length, message: `log ends at seq ${entries.length - 1}; a signed checkpoint covers seq ${cp.seq}` };
+    }
+    if (e.hash !== cp.head) {
+      return { kind: 'event-edited', line: cp.seq + 1, message: `chain differs from the signed checkpoint at seq ${cp.seq}` };
+    }
+  }
+  if (entries.length < manifest.chain.count) {
+    return { kind: 'log-truncated', line: entries.length, message: `log has ${entries.length} entries; the signed manifest has ${manifest.chain.count}` };
+  }
+  if (entries.length > manifest.chain.count) {
+    return { kind: 'event-added', line: manifest.chain.count + 1, message: `entries after the signed end of the log (${manifest.chain.count} entries)` };
+  }
+  if (entries.at(-1)?.hash !== manifest.chain.head) {
+    return { kind: 'event-edited', line: entries.length, message: 'chain head differs from the signed manifest' };
+  }
+  return undefined;
+}
+
+function parseCheckpoint(line: string): Checkpoint | undefined {
+  try {
+    const v = JSON.parse(line) as Partial<Checkpoint> | null;
+    return v && typeof v.seq === 'number' && typeof v.head === 'string' && typeof v.sig === 'string' && typeof v.at === 'string'
+      ? (v as Checkpoint)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
