@@ -29,7 +29,8 @@ import { packetizeVp8, Vp8Depacketizer, vp8FrameInfo } from './vp8.js';
  */
 
 /** A room media event without its participant (the session adds it). */
-export type MaskedPipelineEvent = MediaEventBody extends infer E ? (E extends MediaEventBody ? Omit<E, 'participant'> : never) : never;
+export type MaskedPipelineEvent = ParticipantEvent extends infer E ? (E extends ParticipantEvent ? Omit<E, 'participant'> : never) : never;
+type ParticipantEvent = Exclude<MediaEventBody, { type: 'evidence-error' }>;
 
 export interface MaskedPacket {
   packet: RtpPacket;

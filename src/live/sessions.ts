@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import {
   PictureLossIndication,
   RtcpPayloadSpecificFeedback,
@@ -11,12 +11,14 @@ import {
 } from 'werift';
 import type { Logger } from '../core/index.js';
 import { parseMaskConfig, type MaskConfig } from '../config/index.js';
+import { EvidenceRecorder, type AudioTrackHandle, type VideoTrackHandle } from '../evidence/index.js';
 import type { FrameDetector } from '../pipeline/frame-detector.js';
 import type { MediaMetrics } from '../server/metrics.js';
 import type { RoomEvent, RoomRegistry } from '../server/rooms.js';
 import { renditionFor, type Rendition, type Role } from '../server/tokens.js';
 import { MaskedPipeline, type MaskedPacket } from './masked-pipeline.js';
 import { answer, createPeer } from './peer.js';
+import { Vp8Depacketizer } from './vp8.js';
 
 /**
  * The media sessions of `livemask serve`: WHIP publishers and WHEP
@@ -54,6 +56,12 @@ export interface LiveSessionsOptions {
   maxSessions?: number;
   /** Masked renditions running at once; a masked publisher beyond is refused. Default 4. */
   maxMasked?: number;
+  /**
+   * Evidence recording of every publisher's original media and the room's
+   * events (src/evidence/): one recording session per room while it has
+   * publishers. Undefined: nothing is recorded.
+   */
+  evidence?: { root: string; signingKey: KeyObject; segmentSeconds?: number };
   /** Replaces the BlazeFace detector of masked renditions; tests use it to inject faults. */
   createDetector?: (config: MaskConfig, logger: Logger) => Promise<FrameDetector>;
 }
@@ -68,7 +76,14 @@ interface Publisher {
   masked: MaskedPipeline | undefined;
   /** The masked rendition's recent latency (ms), by which its subscribers' audio is delayed. */
   maskedLatencyMs: number;
+  /** Evidence tracks of this session, and the frames they are cut from. */
+  evidence: { video: VideoTrackHandle; audio: AudioTrackHandle; frames: Vp8Depacketizer } | undefined;
   close: () => void;
+}
+
+interface RoomRecording {
+  recorder: EvidenceRecorder;
+  publishers: number;
 }
 
 interface Subscriber {
@@ -108,6 +123,10 @@ export class LiveSessions {
   readonly #createDetector: LiveSessionsOptions['createDetector'];
   readonly #maxSessions: number;
   readonly #maxMasked: number;
+  readonly #evidence: LiveSessionsOptions['evidence'];
+  readonly #recordings = new Map<string, RoomRecording>();
+  /** Recordings being sealed; close() waits for them. */
+  readonly #sealing = new Set<Promise<unknown>>();
   readonly #publishers = new Map<string, Publisher>();
   /** Publishers by room and participant: the latest session wins. */
   readonly #byParticipant = new Map<string, Publisher>();
@@ -126,6 +145,7 @@ export class LiveSessions {
     this.#createDetector = options.createDetector;
     this.#maxSessions = options.maxSessions ?? 200;
     this.#maxMasked = options.maxMasked ?? 4;
+    this.#evidence = options.evidence;
     // Mask switches start masked renditions even before anyone subscribes.
     this.#unsubscribe = this.#rooms.on('event', (event) => this.#onRoomEvent(event));
   }
@@ -172,7 +192,9 @@ export class LiveSessions {
     const pc = createPeer({ hostAddresses: this.#hostAddresses });
     const id = randomUUID();
     const log = this.#logger.child({ room, participant, session: id });
-    const pub: Publisher = { id, room, participant, pc, receivers: new Map(), masked: undefined, maskedLatencyMs: 0, close: () => undefined };
+    const pub: Publisher = {
+      id, room, participant, pc, receivers: new Map(), masked: undefined, maskedLatencyMs: 0, evidence: undefined, close: () => undefined,
+    };
     const disposers: (() => void)[] = [];
     let closed = false;
     pub.close = () => {
@@ -188,6 +210,7 @@ export class LiveSessions {
       void pc.close().catch((err: unknown) => log.warn({ err }, 'publisher peer close failed'));
       void pub.masked?.close();
       this.#rooms.leave(room, participant);
+      this.#stopRecording(pub);
       log.info('publisher session ended');
     };
     pc.onTrack.subscribe((track: MediaStreamTrack) => this.#onPublisherTrack(pub, track, disposers));
@@ -208,6 +231,7 @@ export class LiveSessions {
     }
     this.#publishers.set(id, pub);
     this.#byParticipant.set(key(room, participant), pub);
+    this.#startRecording(pub);
     this.#rooms.join(room, participant, { role, masked });
     if (this.#rooms.isMasked(room, participant)) {
       this.#startMasked(pub);
@@ -294,6 +318,7 @@ export class LiveSessions {
     }
     this.#closed = true;
     const pipelines = [...this.#publishers.values()].flatMap((p) => (p.masked ? [p.masked] : []));
+    const sealing = this.#sealing;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     for (const s of [...this.#subscribers.values()]) {
@@ -302,7 +327,7 @@ export class LiveSessions {
     for (const p of [...this.#publishers.values()]) {
       p.close();
     }
-    await Promise.all(pipelines.map((p) => p.close()));
+    await Promise.all([...pipelines.map((p) => p.close()), ...sealing]);
   }
 
   /**
@@ -335,6 +360,7 @@ export class LiveSessions {
       if (kind === 'video') {
         pub.masked?.pushRtp(packet);
       }
+      this.#record(pub, kind, packet);
     });
     disposers.push(() => rtp.unSubscribe());
   }
@@ -472,6 +498,81 @@ export class LiveSessions {
     this.#keyframeFor(sub);
   }
 
+  /** Opens the room's recording if this is its first publisher, and this publisher's evidence tracks. */
+  #startRecording(pub: Publisher): void {
+    const evidence = this.#evidence;
+    if (!evidence) {
+      return;
+    }
+    let recording = this.#recordings.get(pub.room);
+    if (!recording) {
+      const sessionId = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
+      const recorder = new EvidenceRecorder({
+        root: evidence.root,
+        room: pub.room,
+        sessionId,
+        signingKey: evidence.signingKey,
+        logger: this.#logger,
+        ...(evidence.segmentSeconds !== undefined ? { segmentSeconds: evidence.segmentSeconds } : {}),
+      });
+      recorder.on('keyframe-needed', (participant) => this.#requestKeyframe(pub.room, participant));
+      recorder.on('evidence-error', (err) => {
+        // Recording stops; live media does not. What was sealed still verifies.
+        this.#logger.error({ err, room: pub.room }, 'evidence recording stopped');
+        this.#rooms.report(pub.room, { type: 'evidence-error', reason: `${err.code}: ${err.message}` });
+      });
+      recorder.start().catch(() => undefined); // a failure is reported through 'evidence-error'
+      recording = { recorder, publishers: 0 };
+      this.#recordings.set(pub.room, recording);
+    }
+    recording.publishers += 1;
+    pub.evidence = {
+      video: recording.recorder.addVideoTrack(pub.participant),
+      audio: recording.recorder.addAudioTrack(pub.participant),
+      frames: new Vp8Depacketizer(),
+    };
+  }
+
+  /** The publisher's original media into its evidence tracks: whole VP8 frames, Opus packets as received. */
+  #record(pub: Publisher, kind: MediaKind, packet: RtpPacket): void {
+    const evidence = pub.evidence;
+    if (!evidence) {
+      return;
+    }
+    if (kind === 'audio') {
+      evidence.audio.pushPacket({ payload: packet.payload, timestamp48k: packet.header.timestamp });
+      return;
+    }
+    const wasWaiting = evidence.frames.waitingForKeyframe;
+    const frame = evidence.frames.push(packet);
+    if (frame) {
+      evidence.video.pushFrame({ data: frame.data, timestamp90k: frame.timestamp, keyframe: frame.keyframe, arrivalMs: Date.now() });
+    } else if (evidence.frames.waitingForKeyframe && !wasWaiting) {
+      this.#requestKeyframe(pub.room, pub.participant, true); // a loss: the recording resumes at the next keyframe
+    }
+  }
+
+  /** The room's recording is sealed when its last publisher leaves. */
+  #stopRecording(pub: Publisher): void {
+    const recording = this.#recordings.get(pub.room);
+    if (!pub.evidence || !recording) {
+      return;
+    }
+    pub.evidence = undefined;
+    recording.publishers -= 1;
+    if (recording.publishers > 0) {
+      return;
+    }
+    this.#recordings.delete(pub.room);
+    const sealing = recording.recorder.close().then((result) => {
+      if (!result.ok) {
+        this.#logger.error({ err: result.error, room: pub.room }, 'evidence session could not be sealed');
+      }
+    });
+    this.#sealing.add(sealing);
+    void sealing.finally(() => this.#sealing.delete(sealing));
+  }
+
   /** Sends a PLI to the publisher's video track, at most one per interval unless `urgent` (the masked rendition's decoder is waiting). */
   #requestKeyframe(room: string, participant: string, urgent = false): void {
     const video = this.#byParticipant.get(key(room, participant))?.receivers.get('video');
@@ -487,6 +588,10 @@ export class LiveSessions {
   }
 
   #onRoomEvent(event: RoomEvent): void {
+    if (event.type !== 'evidence-error') {
+      const { room, seq, at, ...data } = event;
+      this.#recordings.get(room)?.recorder.event(`room:${event.type}`, { ...data, roomSeq: seq, roomAt: at });
+    }
     if (event.type === 'mask-off') {
       this.#requestKeyframe(event.room, event.participant);
     } else if (event.type === 'mask-on') {

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { LivemaskError, type Logger } from '../core/index.js';
-import { LiveSessions, registerLiveRoutes } from '../live/index.js';
+import { loadEvidenceKeys, recover } from '../evidence/index.js';
+import { LiveSessions, registerLiveRoutes, type LiveSessionsOptions } from '../live/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
 import { registerDemoPage } from './demo-page.js';
 import { registerDemoRoutes } from './demo-routes.js';
@@ -67,6 +69,7 @@ export class LivemaskServer {
     verifier: TokenVerifier,
     demoKey: SigningKey | undefined,
     options: LivemaskServerOptions,
+    evidence: LiveSessionsOptions['evidence'],
   ) {
     this.config = config;
     this.#logger = logger.child({ module: 'server' });
@@ -112,6 +115,7 @@ export class LivemaskServer {
       logger: logger.child({ module: 'live' }),
       maxSessions: config.maxSessions,
       maxMasked: config.maxMasked,
+      ...(evidence ? { evidence } : {}),
     });
     registerLiveRoutes(this.#app, {
       sessions: this.live,
@@ -143,7 +147,7 @@ export class LivemaskServer {
       ...(secret !== undefined ? { secret } : {}),
       ...(config.tokenPublicKey !== undefined ? { publicKeyPem: config.tokenPublicKey } : {}),
     });
-    return new LivemaskServer(config, logger, verifier, demoKey, options);
+    return new LivemaskServer(config, logger, verifier, demoKey, options, await prepareEvidence(config, logger));
   }
 
   /** The base URL once listening, e.g. `http://127.0.0.1:8080`. */
@@ -239,4 +243,27 @@ export class LivemaskServer {
       throw new LivemaskError('CLOSED', 'livemask serve did not stop cleanly', { cause });
     }
   }
+}
+
+/**
+ * Evidence recording, when configured: the signing key (from
+ * LIVEMASK_EVIDENCE_KEY, or the generated demo key), and the sessions a
+ * killed worker left open sealed as `recovered` before anything new is
+ * recorded.
+ */
+async function prepareEvidence(config: ServerConfig, logger: Logger): Promise<LiveSessionsOptions['evidence']> {
+  if (!config.evidence) {
+    return undefined;
+  }
+  const log = logger.child({ module: 'evidence' });
+  const keys = await loadEvidenceKeys({ dataDir: config.dataDir, needSigning: true, logger: log });
+  if (!keys.signingKey) {
+    throw new LivemaskError('CONFIG_INVALID', 'LIVEMASK_EVIDENCE_KEY: evidence recording needs a private key (or set LIVEMASK_EVIDENCE=off)');
+  }
+  const root = join(config.dataDir, 'evidence');
+  const recovered = await recover(root, { signingKey: keys.signingKey, logger: log });
+  if (recovered.length > 0) {
+    log.warn({ sessions: recovered.map((r) => `${r.room}/${r.sessionId}`) }, 'sealed evidence sessions left open by a previous run');
+  }
+  return { root, signingKey: keys.signingKey };
 }

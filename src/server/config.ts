@@ -34,6 +34,7 @@ const SOURCES = {
   capacity: { env: 'LIVEMASK_CAPACITY', flag: undefined },
   maxSessions: { env: 'LIVEMASK_MAX_SESSIONS', flag: undefined },
   maxMasked: { env: 'LIVEMASK_MAX_MASKED', flag: undefined },
+  evidence: { env: 'LIVEMASK_EVIDENCE', flag: undefined },
 } as const;
 
 type Field = keyof typeof SOURCES;
@@ -52,16 +53,20 @@ function integer(min: number, max: number, fallback: number): z.ZodType<number, 
     .transform((v) => v ?? fallback);
 }
 
-const booleanText = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['', '0', '1', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), {
-    error: 'must be one of 1, 0, true, false, yes, no, on, off',
-  })
-  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v))
-  .optional()
-  .transform((v) => v ?? false);
+function booleanWith(fallback: boolean): z.ZodType<boolean, string | undefined> {
+  return z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((v) => ['', '0', '1', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), {
+      error: 'must be one of 1, 0, true, false, yes, no, on, off',
+    })
+    .transform((v) => (v === '' ? fallback : ['1', 'true', 'yes', 'on'].includes(v)))
+    .optional()
+    .transform((v) => v ?? fallback);
+}
+
+const booleanText = booleanWith(false);
 
 const host = z
   .string()
@@ -119,6 +124,7 @@ const ServerConfigSchema = z
     capacity: integer(1, 256, 4),
     maxSessions: integer(1, 100_000, 200),
     maxMasked: integer(0, 256, 4),
+    evidence: booleanWith(true),
   })
   .superRefine((c, ctx) => {
     if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {
@@ -154,6 +160,8 @@ export interface ServerConfig {
   maxSessions: number;
   /** Masked renditions (decode, detect, encode) running at once; a masked publisher beyond gets 503. */
   maxMasked: number;
+  /** Record every publisher's original media and the room events as evidence under `<dataDir>/evidence`. */
+  evidence: boolean;
 }
 
 /**
@@ -201,6 +209,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     drainMs: c.drainMs,
     maxSessions: c.maxSessions,
     maxMasked: c.maxMasked,
+    evidence: c.evidence,
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
     ...(c.redisUrl !== undefined ? { redisUrl: c.redisUrl, capacity: c.capacity } : {}),
@@ -218,6 +227,7 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     drainMs: c.drainMs,
     maxSessions: c.maxSessions,
     maxMasked: c.maxMasked,
+    evidence: c.evidence,
     redis: c.redisUrl !== undefined ? 'configured' : 'none',
     ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
   };

@@ -18,14 +18,15 @@ export type RoomEventBody =
   | { type: 'failsafe-engaged'; participant: string; reason: string }
   | { type: 'failsafe-cleared'; participant: string }
   | { type: 'pipeline-restarted'; participant: string; reason: string }
-  | { type: 'error'; participant?: string; reason: string };
+  | { type: 'error'; participant?: string; reason: string }
+  | { type: 'evidence-error'; reason: string };
 
 export type RoomEventType = RoomEventBody['type'];
 
 /** The events the media path reports; joins, leaves and mask switches have their own methods. */
 export type MediaEventBody = Extract<
   RoomEventBody,
-  { type: 'face-lost' | 'face-back' | 'failsafe-engaged' | 'failsafe-cleared' | 'pipeline-restarted' | 'error' }
+  { type: 'face-lost' | 'face-back' | 'failsafe-engaged' | 'failsafe-cleared' | 'pipeline-restarted' | 'error' | 'evidence-error' }
 >;
 
 /** A room event: `seq` counts up from 1 in each room, without gaps; `at` is an ISO 8601 time. */

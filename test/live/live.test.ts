@@ -1,10 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/server/index.js';
 import { bearer, putMask, SECRET, SseClient, startServer, token, type TestServer } from '../server/helpers.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
 import { lumaRegion, ssim } from '../../src/eval/index.js';
+import { loadEvidenceKeys, verify } from '../../src/evidence/index.js';
 import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
 import { decodeVp8, FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
 
@@ -224,7 +228,7 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect(Math.max(...gaps.slice(1).map((t, i) => t - (gaps[i] ?? t)))).toBeLessThan(500);
   });
 
-  it('DELETE by its owner ends a session and emits participant-left; nobody else may', async () => {
+  it('DELETE by its owner ends a session and emits participant-left; nobody else may; the room\'s evidence is sealed and verifies', async () => {
     const location = publisher.session?.location ?? '';
     expect(location).toMatch(/^\/v1\/rooms\/room-live\/whip\/[0-9a-f-]{36}$/);
     // Another participant of the same room cannot end (or even find) alice's session.
@@ -236,6 +240,22 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     await waitFor(() => events.messages.some((m) => m.event === 'participant-left'), 3000, 'participant-left');
     const again = await fetch(`${srv.url}${location}`, { method: 'DELETE', headers: bearer(await maskedToken(ROOM, 'alice')) });
     expect(again.status).toBe(404);
+
+    // The room's last publisher left: its evidence session is sealed, verifies, and every segment decodes.
+    const root = join(srv.dataDir, 'evidence');
+    const keys = await loadEvidenceKeys({ dataDir: srv.dataDir, needSigning: false });
+    await waitFor(() => existsSync(join(root, ROOM)) && readdirSync(join(root, ROOM)).some((s) => existsSync(join(root, ROOM, s, 'manifest.json'))), 10_000, 'the sealed manifest');
+    const result = await verify(root, ROOM, keys.publicKey);
+    expect(result.ok, JSON.stringify(result)).toBe(true);
+    expect(result.counts.segments).toBeGreaterThanOrEqual(2); // alice's video and audio at least
+    const [session] = readdirSync(join(root, ROOM));
+    const segments = readdirSync(join(root, ROOM, session ?? '', 'alice')).filter((f) => f.endsWith('.webm'));
+    expect(segments.some((f) => f.startsWith('video-'))).toBe(true);
+    for (const f of segments) {
+      const decoded = spawnSync('ffmpeg', ['-v', 'error', '-i', join(root, ROOM, session ?? '', 'alice', f), '-f', 'null', '-'], { encoding: 'utf8' });
+      expect(decoded.status, `${f}: ${decoded.stderr}`).toBe(0);
+      expect(decoded.stderr.trim(), f).toBe('');
+    }
   });
   it('a publisher that leaves and comes back: its subscribers resume, the audience still masked', async () => {
     const back = new Publisher();

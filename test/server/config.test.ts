@@ -35,6 +35,7 @@ describe('server configuration', () => {
       drainMs: 0,
       maxSessions: 200,
       maxMasked: 4,
+      evidence: true,
       tokenSecret: SECRET,
     });
   });
@@ -77,6 +78,7 @@ describe('server configuration', () => {
     ['LIVEMASK_MAX_BODY_BYTES', '10', /at least 1024/],
     ['LIVEMASK_MAX_SESSIONS', '0', /at least 1/],
     ['LIVEMASK_MAX_MASKED', 'four', /whole number/],
+    ['LIVEMASK_EVIDENCE', 'maybe', /one of 1, 0/],
     ['LIVEMASK_MAX_BODY_BYTES', '64k', /whole number/],
     ['LIVEMASK_DRAIN_MS', '-1', /whole number/],
     ['LIVEMASK_REDIS_URL', 'http://user:hunter2@cache', /redis:\/\//],

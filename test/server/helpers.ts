@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../src/core/index.js';
 import { LivemaskServer, mintToken, parseServerConfig, type LivemaskServerOptions, type Role } from '../../src/server/index.js';
@@ -26,6 +29,8 @@ export function memoryLogger(level = 'trace'): { logger: Logger; lines: () => st
 
 export interface TestServer {
   server: LivemaskServer;
+  /** Its data directory (evidence under `evidence/`). */
+  dataDir: string;
   url: string;
   lines: () => string[];
 }
@@ -38,12 +43,14 @@ export async function startServer(
 ): Promise<TestServer> {
   const config = parseServerConfig(
     { port: '0', host: '127.0.0.1', ...(flags.demo === true ? { demo: true } : {}) },
-    { LIVEMASK_TOKEN_SECRET: SECRET, LIVEMASK_DATA: '.tmp/server-test-data', ...env },
+    // A data directory of its own: test files run in parallel, and a starting server seals the
+    // evidence sessions it finds open (a killed worker's), which must never be another server's.
+    { LIVEMASK_TOKEN_SECRET: SECRET, LIVEMASK_DATA: mkdtempSync(join(tmpdir(), 'livemask-server-')), ...env },
   );
   const { logger, lines } = memoryLogger();
   const server = await LivemaskServer.create(config, logger, { defaultMetrics: false, ...options });
   const url = await server.start();
-  return { server, url, lines };
+  return { server, url, lines, dataDir: config.dataDir };
 }
 
 export function token(room: string, role: Role, sub = `${role}-1`, options: { expiresInSec?: number } = {}): Promise<string> {

@@ -130,7 +130,7 @@ describe('graceful stop and connections', () => {
     socket.write(head(await token('r1', 'control')) + body.slice(0, 5));
     await vi.waitFor(() => expect(lines().join('\n')).toContain('"msg":"incoming request"'), { timeout: 5000, interval: 20 });
     const switched: string[] = [];
-    server.rooms.on('event', (e) => switched.push(`${e.type} ${e.participant ?? ''}`));
+    server.rooms.on('event', (e) => switched.push(`${e.type} ${'participant' in e ? (e.participant ?? '') : ''}`));
     const stopped = server.stop();
     expect(server.ready).toBe(false);
     socket.write(body.slice(5));
