@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { LivemaskError, type Logger } from '../core/index.js';
 import { loadEvidenceKeys, recover } from '../evidence/index.js';
-import { LiveSessions, registerLiveRoutes, type LiveSessionsOptions } from '../live/index.js';
+import { parseMaskConfig } from '../config/index.js';
+import { LIVE_MASK_DEFAULTS, LiveSessions, registerLiveRoutes, type LiveSessionsOptions } from '../live/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
 import { registerDemoPage } from './demo-page.js';
 import { registerDemoRoutes } from './demo-routes.js';
@@ -115,6 +116,7 @@ export class LivemaskServer {
       logger: logger.child({ module: 'live' }),
       maxSessions: config.maxSessions,
       maxMasked: config.maxMasked,
+      maskConfig: parseMaskConfig({ ...LIVE_MASK_DEFAULTS, lookahead: config.lookahead, style: config.maskStyle, detector: config.detector }),
       ...(evidence ? { evidence } : {}),
     });
     registerLiveRoutes(this.#app, {

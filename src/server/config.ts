@@ -35,6 +35,9 @@ const SOURCES = {
   maxSessions: { env: 'LIVEMASK_MAX_SESSIONS', flag: undefined },
   maxMasked: { env: 'LIVEMASK_MAX_MASKED', flag: undefined },
   evidence: { env: 'LIVEMASK_EVIDENCE', flag: undefined },
+  lookahead: { env: 'LIVEMASK_LOOKAHEAD', flag: undefined },
+  maskStyle: { env: 'LIVEMASK_MASK_STYLE', flag: undefined },
+  detector: { env: 'LIVEMASK_DETECTOR', flag: undefined },
 } as const;
 
 type Field = keyof typeof SOURCES;
@@ -125,6 +128,9 @@ const ServerConfigSchema = z
     maxSessions: integer(1, 100_000, 200),
     maxMasked: integer(0, 256, 4),
     evidence: booleanWith(true),
+    lookahead: integer(0, 30, 2),
+    maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
+    detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'both'),
   })
   .superRefine((c, ctx) => {
     if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {
@@ -162,6 +168,10 @@ export interface ServerConfig {
   maxMasked: number;
   /** Record every publisher's original media and the room events as evidence under `<dataDir>/evidence`. */
   evidence: boolean;
+  /** The masked rendition: look-ahead in frames (latency), mask style, detector models. */
+  lookahead: number;
+  maskStyle: 'pixelate' | 'blur' | 'solid';
+  detector: 'front' | 'back' | 'both';
 }
 
 /**
@@ -210,6 +220,9 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     maxSessions: c.maxSessions,
     maxMasked: c.maxMasked,
     evidence: c.evidence,
+    lookahead: c.lookahead,
+    maskStyle: c.maskStyle,
+    detector: c.detector,
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
     ...(c.redisUrl !== undefined ? { redisUrl: c.redisUrl, capacity: c.capacity } : {}),
@@ -228,6 +241,9 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     maxSessions: c.maxSessions,
     maxMasked: c.maxMasked,
     evidence: c.evidence,
+    lookahead: c.lookahead,
+    maskStyle: c.maskStyle,
+    detector: c.detector,
     redis: c.redisUrl !== undefined ? 'configured' : 'none',
     ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
   };

@@ -36,6 +36,9 @@ describe('server configuration', () => {
       maxSessions: 200,
       maxMasked: 4,
       evidence: true,
+      lookahead: 2,
+      maskStyle: 'pixelate',
+      detector: 'both',
       tokenSecret: SECRET,
     });
   });
@@ -79,6 +82,9 @@ describe('server configuration', () => {
     ['LIVEMASK_MAX_SESSIONS', '0', /at least 1/],
     ['LIVEMASK_MAX_MASKED', 'four', /whole number/],
     ['LIVEMASK_EVIDENCE', 'maybe', /one of 1, 0/],
+    ['LIVEMASK_LOOKAHEAD', '99', /at most 30/],
+    ['LIVEMASK_MASK_STYLE', 'emoji', /pixelate, blur or solid/],
+    ['LIVEMASK_DETECTOR', 'yunet', /front, back or both/],
     ['LIVEMASK_MAX_BODY_BYTES', '64k', /whole number/],
     ['LIVEMASK_DRAIN_MS', '-1', /whole number/],
     ['LIVEMASK_REDIS_URL', 'http://user:hunter2@cache', /redis:\/\//],
