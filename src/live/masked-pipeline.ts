@@ -61,7 +61,11 @@ export interface MaskedPipelineOptions {
   fps?: number;
   /** Seconds between the encoder's periodic keyframes. Default 1. */
   keyframeIntervalSec?: number;
-  /** Decoded frames waiting for the detector beyond which the oldest are dropped (never sent). Default 2 * look-ahead + 4. */
+  /**
+   * Frames waiting in front of the decoder, and decoded frames waiting for the detector, beyond
+   * which frames are dropped (never sent): the frame rate drops, not the mask, and latency stays
+   * bounded. Default 2 * look-ahead + 4.
+   */
   maxBacklog?: number;
   /** Restarts within `restartWindowMs` after which the pipeline stops. Default 5 in 10 s. */
   maxRestarts?: number;
@@ -97,6 +101,8 @@ interface EncoderStage extends Stage {
 const SHOWINFO = /\[Parsed_showinfo_\d+ @/;
 const SHOWINFO_PTS = /\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*\d+ pts:\s*(\d+)/;
 const RTP_CLOCK = 90_000;
+/** Frames in the encoder beyond which a painted frame is skipped instead of queued. */
+const ENCODER_BACKLOG = 3;
 
 export const defaultLiveDetector = (config: MaskConfig, logger: Logger): Promise<FrameDetector> =>
   FaceDetector.create({
@@ -203,6 +209,14 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     }
     const decoder = this.#decoder;
     if (!decoder) {
+      return;
+    }
+    if (this.#decoderMeta.length >= this.#maxBacklog && !frame.keyframe) {
+      // The decoder is behind: queueing more would only add latency. A delta frame cannot be
+      // skipped alone (later frames refer to it), so wait for the next keyframe, and ask for one.
+      this.droppedFrames += 1;
+      this.#depacketizer.reset();
+      this.safeEmit('need-keyframe');
       return;
     }
     const meta: InputMeta = { n: this.#inputCount, timestamp: frame.timestamp, arrivalMs };
@@ -472,6 +486,10 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     this.#keyframeWanted = false;
     const encoder = this.#encoder;
     if (!encoder) {
+      return;
+    }
+    if (encoder.pending.length >= ENCODER_BACKLOG) {
+      this.droppedFrames += 1; // the encoder is behind: skip this frame rather than queue it (never sent)
       return;
     }
     encoder.pending.push({ meta: item.meta, fullFrame: plan.fullFrame });

@@ -37,8 +37,14 @@ import { Vp8Depacketizer } from './vp8.js';
  * mask switch applies from the very next packet, without renegotiation.
  */
 
-/** Live masking defaults: a short look-ahead (it is latency) and a tight detector deadline. */
-export const LIVE_MASK_DEFAULTS = { lookahead: 2, detectTimeoutMs: 500 } as const;
+/**
+ * Live masking defaults: a short look-ahead (it is latency), a tight detector
+ * deadline, and BlazeFace's full-range model alone. The offline default
+ * (`both`, with small-face tiles) does not keep up with 30 fps on a 2-core
+ * host; `back` does at 360p, and masked the five camera-like shared clips
+ * with zero leaks at look-ahead 2 (README "Live benchmarks").
+ */
+export const LIVE_MASK_DEFAULTS = { lookahead: 2, detectTimeoutMs: 500, detector: 'back' } as const;
 
 export type MediaKind = 'audio' | 'video';
 

@@ -130,7 +130,7 @@ const ServerConfigSchema = z
     evidence: booleanWith(true),
     lookahead: integer(0, 30, 2),
     maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
-    detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'both'),
+    detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
   })
   .superRefine((c, ctx) => {
     if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {

@@ -38,7 +38,7 @@ describe('server configuration', () => {
       evidence: true,
       lookahead: 2,
       maskStyle: 'pixelate',
-      detector: 'both',
+      detector: 'back',
       tokenSecret: SECRET,
     });
   });
