@@ -62,9 +62,9 @@ export interface MaskedPipelineOptions {
   /** Seconds between the encoder's periodic keyframes. Default 1. */
   keyframeIntervalSec?: number;
   /**
-   * Frames waiting in front of the decoder, and decoded frames waiting for the detector, beyond
-   * which frames are dropped (never sent): the frame rate drops, not the mask, and latency stays
-   * bounded. Default 2 * look-ahead + 4.
+   * Decoded frames waiting for the detector beyond which the oldest are dropped (never sent): the
+   * frame rate drops, not the mask, and latency stays bounded. Default 2 * look-ahead + 4. (In
+   * front of the decoder the bound is 2 s of frames, or this when larger.)
    */
   maxBacklog?: number;
   /** Restarts within `restartWindowMs` after which the pipeline stops. Default 5 in 10 s. */
@@ -120,6 +120,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
   readonly #fps: number;
   readonly #keyint: number;
   readonly #maxBacklog: number;
+  readonly #maxDecoderBacklog: number;
   readonly #maxRestarts: number;
   readonly #restartWindowMs: number;
   readonly #depacketizer = new Vp8Depacketizer();
@@ -157,6 +158,9 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     this.#fps = options.fps ?? 30;
     this.#keyint = Math.max(1, Math.round(this.#fps * (options.keyframeIntervalSec ?? 1)));
     this.#maxBacklog = options.maxBacklog ?? 2 * options.config.lookahead + 4;
+    // VP8 decoding is cheap next to detection, and a drop here freezes the picture until the next
+    // keyframe; so this valve is wide (2 s of frames) and only stops a starved decoder's queue growing.
+    this.#maxDecoderBacklog = Math.max(this.#maxBacklog, 2 * this.#fps);
     this.#maxRestarts = options.maxRestarts ?? 5;
     this.#restartWindowMs = options.restartWindowMs ?? 10_000;
     this.#detector = (options.createDetector ?? defaultLiveDetector)(options.config, options.logger).then(async (detector) => {
@@ -211,7 +215,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     if (!decoder) {
       return;
     }
-    if (this.#decoderMeta.length >= this.#maxBacklog && !frame.keyframe) {
+    if (this.#decoderMeta.length >= this.#maxDecoderBacklog && !frame.keyframe) {
       // The decoder is behind: queueing more would only add latency. A delta frame cannot be
       // skipped alone (later frames refer to it), so wait for the next keyframe, and ask for one.
       this.droppedFrames += 1;
