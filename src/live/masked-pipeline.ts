@@ -2,12 +2,12 @@ import { randomInt } from 'node:crypto';
 import type { RtpPacket } from 'werift';
 import { i420Size, TypedEmitter, type I420Frame, type Logger } from '../core/index.js';
 import type { MaskConfig } from '../config/index.js';
-import { FaceDetector } from '../detect/index.js';
 import { MaskPlanner, paintMask, SceneCutDetector } from '../mask/index.js';
 import { FfmpegProcess } from '../media/ffmpeg-process.js';
 import { FrameAssembler } from '../media/frame-assembler.js';
+import { SHOWINFO } from '../media/video-decoder.js';
 import { ivfFileHeader, ivfFrame, IvfReader } from '../media/ivf.js';
-import { detectWithDeadline, type FrameDetector } from '../pipeline/frame-detector.js';
+import { createFrameDetector, detectWithDeadline, type FrameDetector } from '../pipeline/frame-detector.js';
 import type { MediaEventBody } from '../server/rooms.js';
 import type { MediaMetrics } from '../server/metrics.js';
 import { packetizeVp8, Vp8Depacketizer, vp8FrameInfo } from './vp8.js';
@@ -98,20 +98,10 @@ interface EncoderStage extends Stage {
   framesOut: number;
 }
 
-const SHOWINFO = /\[Parsed_showinfo_\d+ @/;
 const SHOWINFO_PTS = /\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*\d+ pts:\s*(\d+)/;
 const RTP_CLOCK = 90_000;
 /** Frames in the encoder beyond which a painted frame is skipped instead of queued. */
 const ENCODER_BACKLOG = 3;
-
-export const defaultLiveDetector = (config: MaskConfig, logger: Logger): Promise<FrameDetector> =>
-  FaceDetector.create({
-    mode: config.detector,
-    ep: config.ep,
-    logger,
-    tileEvery: config.tileEvery,
-    ...(config.scoreThreshold !== undefined ? { scoreThreshold: config.scoreThreshold } : {}),
-  });
 
 export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
   readonly #config: MaskConfig;
@@ -163,7 +153,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     this.#maxDecoderBacklog = Math.max(this.#maxBacklog, 2 * this.#fps);
     this.#maxRestarts = options.maxRestarts ?? 5;
     this.#restartWindowMs = options.restartWindowMs ?? 10_000;
-    this.#detector = (options.createDetector ?? defaultLiveDetector)(options.config, options.logger).then(async (detector) => {
+    this.#detector = (options.createDetector ?? createFrameDetector)(options.config, options.logger).then(async (detector) => {
       // The first inference is slow (graph optimisation, allocations); do it now, not on the first live frame.
       const width = 320;
       const height = 240;

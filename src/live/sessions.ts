@@ -116,6 +116,17 @@ export interface SessionInfo {
 
 const key = (room: string, participant: string): string => `${room}\u0000${participant}`;
 
+/** Answers an offer; when that fails, runs `abandon` (the session never started) and closes the peer. */
+async function answerOrClose(pc: RTCPeerConnection, offer: string, direction: 'recvonly' | 'sendonly', abandon: () => void): Promise<string> {
+  try {
+    return await answer(pc, offer, direction);
+  } catch (err) {
+    abandon();
+    await pc.close();
+    throw err;
+  }
+}
+
 /** True once a subscriber's transport can carry media (werift silently drops packets sent before). */
 const connected = (sub: Subscriber): boolean => sub.pc.connectionState === 'connected';
 
@@ -221,15 +232,10 @@ export class LiveSessions {
     };
     pc.onTrack.subscribe((track: MediaStreamTrack) => this.#onPublisherTrack(pub, track, disposers));
     this.#watch(pc, pub.close, disposers);
-    let sdp: string;
-    try {
-      sdp = await answer(pc, offer, 'recvonly');
-    } catch (err) {
+    const sdp = await answerOrClose(pc, offer, 'recvonly', () => {
       closed = true;
       disposers.splice(0).forEach((d) => d());
-      await pc.close();
-      throw err;
-    }
+    });
     for (const t of pc.getTransceivers()) {
       if (t.kind === 'audio' || t.kind === 'video') {
         pub.receivers.set(t.kind, { receiver: t.receiver, ssrc: undefined, lastPli: 0 });
@@ -272,15 +278,10 @@ export class LiveSessions {
       }
     });
     disposers.push(() => ready.unSubscribe());
-    let sdp: string;
-    try {
-      sdp = await answer(pc, offer, 'sendonly');
-    } catch (err) {
+    const sdp = await answerOrClose(pc, offer, 'sendonly', () => {
       closed = true;
       disposers.splice(0).forEach((d) => d());
-      await pc.close();
-      throw err;
-    }
+    });
     for (const t of pc.getTransceivers()) {
       if (t.kind === 'audio' || t.kind === 'video') {
         sub.senders.set(t.kind, t.sender);

@@ -26,7 +26,8 @@ export interface DecoderArgsOptions {
   realtime?: boolean;
 }
 
-const SHOWINFO = /\[Parsed_showinfo_\d+ @/;
+/** An ffmpeg `showinfo` per-frame line (kept out of stderr tails). */
+export const SHOWINFO = /\[Parsed_showinfo_\d+ @/;
 const SHOWINFO_PTS = /\[Parsed_showinfo_\d+ @ [^\]]+\] n:\s*\d+ pts:\s*\S+ pts_time:(\S+)/;
 
 /**

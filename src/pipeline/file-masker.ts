@@ -1,10 +1,10 @@
 import { extname } from 'node:path';
 import type { Box, I420Frame, Logger } from '../core/index.js';
 import type { MaskConfig } from '../config/index.js';
-import { FaceDetector, type DetectResult } from '../detect/index.js';
+import type { DetectResult } from '../detect/index.js';
 import { MaskPlanner, paintMask, SceneCutDetector, type MaskPlan } from '../mask/index.js';
 import { checkFfmpeg, probe, VideoDecoder, VideoEncoder, type MediaInfo } from '../media/index.js';
-import { detectWithDeadline, type FrameDetector } from './frame-detector.js';
+import { createFrameDetector, detectWithDeadline, type FrameDetector } from './frame-detector.js';
 import { StageTimer, type StageSummary } from './stage-timer.js';
 
 export interface FileMaskerOptions {
@@ -60,15 +60,6 @@ interface Pending {
   detectorMs: number;
 }
 
-const defaultDetector = (config: MaskConfig, logger: Logger): Promise<FrameDetector> =>
-  FaceDetector.create({
-    mode: config.detector,
-    ep: config.ep,
-    logger,
-    tileEvery: config.tileEvery,
-    ...(config.scoreThreshold !== undefined ? { scoreThreshold: config.scoreThreshold } : {}),
-  });
-
 /**
  * Masks every face of a video file: decode, detect, plan (tracker, look-ahead,
  * fail-closed policy), paint, encode. The audio is copied untouched.
@@ -83,7 +74,7 @@ export async function maskFile(options: FileMaskerOptions): Promise<MaskReport> 
   await checkFfmpeg();
   const media = await probe(options.input, signal ? { signal } : {});
   options.onMedia?.(media);
-  const detector = await (options.createDetector ?? defaultDetector)(config, logger);
+  const detector = await (options.createDetector ?? createFrameDetector)(config, logger);
   logger.info({ ep: detector.executionProvider, input: options.input, media }, 'masking file');
   const timer = new StageTimer();
   const frames: FrameReport[] = [];

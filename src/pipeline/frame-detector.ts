@@ -1,5 +1,6 @@
-import { AbortedError, DetectorError, type I420Frame } from '../core/index.js';
-import type { DetectResult } from '../detect/index.js';
+import { AbortedError, DetectorError, type I420Frame, type Logger } from '../core/index.js';
+import type { MaskConfig } from '../config/index.js';
+import { FaceDetector, type DetectResult } from '../detect/index.js';
 
 /**
  * What a pipeline needs of a detector. `FaceDetector` is one; tests wrap it to
@@ -9,6 +10,17 @@ export interface FrameDetector {
   readonly executionProvider: 'cpu' | 'cuda';
   detect(frame: I420Frame, options?: { signal?: AbortSignal }): Promise<DetectResult>;
   close(): Promise<void>;
+}
+
+/** The BlazeFace detector a masking configuration asks for (models, provider, tiles, threshold). */
+export function createFrameDetector(config: MaskConfig, logger: Logger): Promise<FrameDetector> {
+  return FaceDetector.create({
+    mode: config.detector,
+    ep: config.ep,
+    logger,
+    tileEvery: config.tileEvery,
+    ...(config.scoreThreshold !== undefined ? { scoreThreshold: config.scoreThreshold } : {}),
+  });
 }
 
 /**

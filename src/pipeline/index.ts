@@ -1,3 +1,3 @@
 export { maskFile, type FileMaskerOptions, type FrameReport, type MaskReport, type PipelineEvent } from './file-masker.js';
-export { detectWithDeadline, type FrameDetector } from './frame-detector.js';
+export { createFrameDetector, detectWithDeadline, type FrameDetector } from './frame-detector.js';
 export { percentile, StageTimer, type StageSummary } from './stage-timer.js';

@@ -32,7 +32,7 @@ function exited(child: ChildProcess): Promise<NodeJS.Signals | null> {
   });
 }
 
-describe.skipIf(!hasTestData)('evidence after kill -9 mid-segment', () => {
+describe.skipIf(!hasTestData)(`evidence after kill -9 mid-segment${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
   let work = '';
   let child: ChildProcess | undefined;
 
@@ -93,6 +93,3 @@ describe.skipIf(!hasTestData)('evidence after kill -9 mid-segment', () => {
   });
 });
 
-describe.skipIf(hasTestData)('evidence after kill -9 mid-segment', () => {
-  it.skip(noDataReason, () => undefined);
-});

@@ -27,7 +27,7 @@ function pem(key: KeyObject): string {
   return key.export({ type: 'spki', format: 'pem' }).toString();
 }
 
-describe.skipIf(!hasTestData)('evidence recording of a real face clip', () => {
+describe.skipIf(!hasTestData)(`evidence recording of a real face clip${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
   let work: string;
   let data: string;
   let root: string;
@@ -252,10 +252,6 @@ describe.skipIf(!hasTestData)('evidence recording of a real face clip', () => {
       expect((await cli(['evidence', 'verify', 'no-such-room', '--data', data], env)).code).toBe(3);
     });
   });
-});
-
-describe.skipIf(hasTestData)('evidence recording of a real face clip', () => {
-  it.skip(noDataReason, () => undefined);
 });
 
 /** Rewrites the log through `change`, re-chaining every entry (a forger who knows the format). */

@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FLEET_DEFAULTS } from '../../src/fleet/index.js';
 import { repoRoot } from '../support/paths.js';
-import { connectClient, deletePrefix, REDIS_URL, startWorker, uniquePrefix, waitFor } from './helpers.js';
+import { connectClient, deletePrefix, REDIS_URL, startWorker, uniquePrefix, waitFor, disposeAfterEach } from './helpers.js';
 
 /**
  * Failover with a real worker process: test/fleet/fixtures/worker.ts runs a
@@ -64,21 +64,7 @@ class WorkerProcess {
   }
 }
 
-const disposers: (() => Promise<unknown>)[] = [];
-
-afterEach(async () => {
-  const failures: unknown[] = [];
-  for (const dispose of disposers.splice(0).reverse()) {
-    try {
-      await dispose();
-    } catch (err) {
-      failures.push(err);
-    }
-  }
-  if (failures.length > 0) {
-    throw new AggregateError(failures, 'cleanup failed');
-  }
-});
+const disposers = disposeAfterEach();
 
 async function roomOnChild(room: string): Promise<{ prefix: string; child: WorkerProcess; client: Awaited<ReturnType<typeof connectClient>> }> {
   const prefix = uniquePrefix();

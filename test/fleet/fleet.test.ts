@@ -1,27 +1,12 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FleetClient, FleetError, FleetWorker, ROOMS_QUEUE } from '../../src/fleet/index.js';
-import { connectClient, deletePrefix, REDIS_URL, startWorker, testLogger, uniquePrefix, waitFor, type RecordingWorker } from './helpers.js';
+import { connectClient, deletePrefix, REDIS_URL, startWorker, testLogger, uniquePrefix, waitFor, type RecordingWorker, disposeAfterEach } from './helpers.js';
 
 /** Integration tests of the fleet against the real Redis on 127.0.0.1:6379, one key prefix per test. */
 
-const disposers: (() => Promise<unknown>)[] = [];
-
-afterEach(async () => {
-  // Every disposer runs, last first, even when one fails.
-  const failures: unknown[] = [];
-  for (const dispose of disposers.splice(0).reverse()) {
-    try {
-      await dispose();
-    } catch (err) {
-      failures.push(err);
-    }
-  }
-  if (failures.length > 0) {
-    throw new AggregateError(failures, 'cleanup failed');
-  }
-});
+const disposers = disposeAfterEach();
 
 async function setup(): Promise<{ prefix: string; client: FleetClient }> {
   const prefix = uniquePrefix();

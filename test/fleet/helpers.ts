@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { afterEach } from 'vitest';
 import { createLogger, type Logger } from '../../src/core/index.js';
 import { FleetClient, FleetWorker, type FleetTiming, type ReleaseReason } from '../../src/fleet/index.js';
 
@@ -87,4 +88,26 @@ export async function startWorker(
 
 export async function connectClient(prefix: string, url = REDIS_URL): Promise<FleetClient> {
   return FleetClient.connect({ redisUrl: url, prefix, logger: testLogger() });
+}
+
+/**
+ * A list of clean-ups that run after each test, last first, every one even
+ * when another fails (the failures are thrown together afterwards).
+ */
+export function disposeAfterEach(): (() => Promise<unknown>)[] {
+  const disposers: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    const failures: unknown[] = [];
+    for (const dispose of disposers.splice(0).reverse()) {
+      try {
+        await dispose();
+      } catch (err) {
+        failures.push(err);
+      }
+    }
+    if (failures.length > 0) {
+      throw new AggregateError(failures, 'cleanup failed');
+    }
+  });
+  return disposers;
 }

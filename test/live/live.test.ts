@@ -244,7 +244,7 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     // The room's last publisher left: its evidence session is sealed, verifies, and every segment decodes.
     const root = join(srv.dataDir, 'evidence');
     const keys = await loadEvidenceKeys({ dataDir: srv.dataDir, needSigning: false });
-    await waitFor(() => existsSync(join(root, ROOM)) && readdirSync(join(root, ROOM)).some((s) => existsSync(join(root, ROOM, s, 'manifest.json'))), 10_000, 'the sealed manifest');
+    await waitFor(() => existsSync(join(root, ROOM)) && readdirSync(join(root, ROOM)).some((s) => existsSync(join(root, ROOM, s, 'manifest.sig'))), 10_000, 'the signed manifest (its signature is written last)');
     const result = await verify(root, ROOM, keys.publicKey);
     expect(result.ok, JSON.stringify(result)).toBe(true);
     expect(result.counts.segments).toBeGreaterThanOrEqual(2); // alice's video and audio at least
