@@ -18,7 +18,7 @@ import type { RoomEvent, RoomRegistry } from '../server/rooms.js';
 import { renditionFor, type Rendition, type Role } from '../server/tokens.js';
 import { MaskedPipeline, type MaskedPacket } from './masked-pipeline.js';
 import { answer, createPeer } from './peer.js';
-import { Vp8Depacketizer } from './vp8.js';
+import { SequenceGate, Vp8Depacketizer } from './vp8.js';
 
 /**
  * The media sessions of `livemask serve`: WHIP publishers and WHEP
@@ -83,7 +83,7 @@ interface Publisher {
   /** The masked rendition's recent latency (ms), by which its subscribers' audio is delayed. */
   maskedLatencyMs: number;
   /** Evidence tracks of this session, and the frames they are cut from. */
-  evidence: { video: VideoTrackHandle; audio: AudioTrackHandle; frames: Vp8Depacketizer } | undefined;
+  evidence: { video: VideoTrackHandle; audio: AudioTrackHandle; frames: Vp8Depacketizer; audioOrder: SequenceGate } | undefined;
   close: () => void;
 }
 
@@ -537,6 +537,7 @@ export class LiveSessions {
       video: recording.recorder.addVideoTrack(pub.participant),
       audio: recording.recorder.addAudioTrack(pub.participant),
       frames: new Vp8Depacketizer(),
+      audioOrder: new SequenceGate(),
     };
   }
 
@@ -547,6 +548,9 @@ export class LiveSessions {
       return;
     }
     if (kind === 'audio') {
+      if (!evidence.audioOrder.accept(packet.header)) {
+        return; // a late or repeated packet: the recording never steps back in time
+      }
       evidence.audio.pushPacket({ payload: packet.payload, timestamp48k: packet.header.timestamp });
       return;
     }

@@ -71,6 +71,35 @@ export function vp8FrameInfo(frame: Uint8Array): Vp8FrameInfo | undefined {
   return width > 0 && height > 0 ? { keyframe, width, height } : undefined;
 }
 
+/**
+ * Lets RTP packets through in sequence order only: a packet no newer than the
+ * newest one seen (a late retransmission, a duplicate, one reordered on the
+ * way) is refused, so that what is built from the packets never steps back in
+ * time. A new SSRC is a new stream and starts afresh.
+ */
+export class SequenceGate {
+  #ssrc: number | undefined;
+  #newest: number | undefined;
+  /** Packets refused as late or repeated. */
+  refused = 0;
+
+  accept(header: { ssrc: number; sequenceNumber: number }): boolean {
+    const { ssrc, sequenceNumber: seq } = header;
+    if (ssrc !== this.#ssrc || this.#newest === undefined) {
+      this.#ssrc = ssrc;
+      this.#newest = seq;
+      return true;
+    }
+    const ahead = (seq - this.#newest) & 0xffff;
+    if (ahead === 0 || ahead >= 0x8000) {
+      this.refused += 1;
+      return false;
+    }
+    this.#newest = seq;
+    return true;
+  }
+}
+
 export interface Vp8Frame {
   data: Buffer;
   /** RTP timestamp (90 kHz) of the frame's packets. */
@@ -85,9 +114,12 @@ export interface Vp8Frame {
  * packets of one timestamp from a partition start to the marker bit. A
  * sequence gap inside a frame drops it, and every frame after it until the
  * next keyframe (a decoder fed a frame whose reference was lost shows
- * garbage); `waitingForKeyframe` tells the caller to ask for one.
+ * garbage); `waitingForKeyframe` tells the caller to ask for one. Late or
+ * repeated packets are ignored ({@link SequenceGate}), so frames come out in
+ * time order.
  */
 export class Vp8Depacketizer {
+  readonly #order = new SequenceGate();
   #parts: Buffer[] = [];
   #timestamp: number | undefined;
   #lastSeq: number | undefined;
@@ -112,6 +144,9 @@ export class Vp8Depacketizer {
   /** Adds one packet; returns the frame it completes, if any. */
   push(packet: RtpPacket): Vp8Frame | undefined {
     const { header, payload } = packet;
+    if (!this.#order.accept(header)) {
+      return undefined; // already past it: a late retransmission or a duplicate
+    }
     const desc = parseVp8Descriptor(payload);
     const seq = header.sequenceNumber;
     const contiguous = this.#lastSeq === undefined || ((this.#lastSeq + 1) & 0xffff) === seq;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RtpHeader, RtpPacket } from 'werift';
-import { packetizeVp8, parseVp8Descriptor, Vp8Depacketizer, vp8FrameInfo, VP8_MAX_PAYLOAD } from '../../src/live/vp8.js';
+import { packetizeVp8, parseVp8Descriptor, SequenceGate, Vp8Depacketizer, vp8FrameInfo, VP8_MAX_PAYLOAD } from '../../src/live/vp8.js';
 import { ivfFileHeader, ivfFrame, IvfReader } from '../../src/media/ivf.js';
 
 /** A VP8 keyframe header: frame tag (key, shown), start code, 14-bit width and height, then filler. */
@@ -97,6 +97,31 @@ describe('VP8 packetizer and depacketizer', () => {
     const skipped = withSeq(packetizeVp8(delta(), { ...opts, timestamp: 15_000 }), opts.seq + 5);
     expect(d.push(skipped[0] as RtpPacket)).toBeUndefined();
     expect(d.waitingForKeyframe).toBe(true);
+  });
+
+  it('ignores late and repeated packets, so frames never step back in time; a new SSRC starts afresh', () => {
+    const d = new Vp8Depacketizer();
+    const key1 = packetizeVp8(keyframe(320, 240, 800), { ...opts, seq: 100 });
+    key1.forEach((p) => d.push(p));
+    const next = withSeq(packetizeVp8(delta(), { ...opts, timestamp: 12_000 }), 101);
+    expect(d.push(next[0] as RtpPacket)).toMatchObject({ timestamp: 12_000 });
+    // The first keyframe again, as a late retransmission: refused, nothing comes out.
+    expect(key1.map((p) => d.push(p)).filter((f) => f !== undefined)).toEqual([]);
+    expect(d.waitingForKeyframe).toBe(false);
+    const after = withSeq(packetizeVp8(delta(), { ...opts, timestamp: 15_000 }), 102);
+    expect(d.push(after[0] as RtpPacket)).toMatchObject({ timestamp: 15_000 });
+    // Another stream (new SSRC) with lower sequence numbers is not late: it starts afresh at its keyframe.
+    const other = packetizeVp8(keyframe(640, 360, 800), { ...opts, seq: 5, ssrc: 7, timestamp: 1 });
+    expect(other.map((p) => d.push(p)).filter((f) => f !== undefined)).toHaveLength(1);
+  });
+
+  it('SequenceGate refuses duplicates and older packets across the 16-bit wrap', () => {
+    const gate = new SequenceGate();
+    expect([65_534, 65_535, 0, 1].map((seq) => gate.accept({ ssrc: 1, sequenceNumber: seq }))).toEqual([true, true, true, true]);
+    expect(gate.accept({ ssrc: 1, sequenceNumber: 65_535 })).toBe(false);
+    expect(gate.accept({ ssrc: 1, sequenceNumber: 1 })).toBe(false);
+    expect(gate.accept({ ssrc: 1, sequenceNumber: 3 })).toBe(true);
+    expect(gate.refused).toBe(2);
   });
 
   it('ignores garbage payloads without throwing', () => {
