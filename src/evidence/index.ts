@@ -13,3 +13,4 @@ export { EVENT, type Manifest, type SegmentRecord, type TrackRecord } from './ma
 export { canonicalJson, checkChain, checkpointMessage, GENESIS, nextEntry, parseLog, type ChainEntry, type ChainProblem } from './hash-chain.js';
 export { SegmentPlanner, TimestampUnwrapper, type FrameDecision, type PlannedFrame } from './segment-planner.js';
 export { scanWebm, webmFrame, webmHeader, type TrackSpec, type WebmScan } from './webm.js';
+export { AUDIT_FILES, appendAudit, readAudit, verifyAudit, type AuditAction, type AuditRecord, type AuditVerifyResult } from './audit.js';
