@@ -12,5 +12,6 @@ export { FILES, listSessions, segmentName, type SessionRef } from './layout.js';
 export { EVENT, type Manifest, type SegmentRecord, type TrackRecord } from './manifest.js';
 export { canonicalJson, checkChain, checkpointMessage, GENESIS, nextEntry, parseLog, type ChainEntry, type ChainProblem } from './hash-chain.js';
 export { SegmentPlanner, TimestampUnwrapper, type FrameDecision, type PlannedFrame } from './segment-planner.js';
-export { scanWebm, webmFrame, webmHeader, type TrackSpec, type WebmScan } from './webm.js';
+export { scanWebm, webmFrame, webmFrames, webmHeader, type TrackSpec, type WebmFrame, type WebmScan } from './webm.js';
 export { AUDIT_FILES, appendAudit, readAudit, verifyAudit, type AuditAction, type AuditRecord, type AuditVerifyResult } from './audit.js';
+export { replayMedia, replayTracks, type ReplayMediaOptions, type ReplayTrackInfo } from './replay-media.js';

@@ -226,3 +226,60 @@ export function vp8KeyframeSize(frame: Uint8Array): { width: number; height: num
   const height = ((frame[8] ?? 0) | ((frame[9] ?? 0) << 8)) & 0x3fff;
   return width > 0 && height > 0 ? { width, height } : undefined;
 }
+
+/** A frame read back from a segment this muxer wrote. */
+export interface WebmFrame {
+  timecodeMs: number;
+  keyframe: boolean;
+  data: Buffer;
+}
+
+/** The frames of the complete clusters of a segment this muxer wrote (one SimpleBlock per cluster), in order. */
+export function webmFrames(buf: Buffer): WebmFrame[] {
+  const frames: WebmFrame[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    const id = readVint(buf, at, true);
+    const size = id && readVint(buf, at + id.length, false);
+    if (!id || !size) {
+      break;
+    }
+    const bodyAt = at + id.length + size.length;
+    if (id.value === ID.segment) {
+      at = bodyAt;
+      continue;
+    }
+    const end = bodyAt + size.value;
+    if (size.unknown || end > buf.length) {
+      break;
+    }
+    if (id.value === ID.cluster) {
+      const frame = clusterFrame(buf.subarray(bodyAt, end));
+      if (!frame) {
+        break;
+      }
+      frames.push(frame);
+    }
+    at = end;
+  }
+  return frames;
+}
+
+function clusterFrame(body: Buffer): WebmFrame | undefined {
+  const timecodeMs = clusterTimecode(body);
+  const tcId = readVint(body, 0, true);
+  const tcSize = tcId && readVint(body, tcId.length, false);
+  if (timecodeMs === undefined || !tcId || !tcSize) {
+    return undefined;
+  }
+  const blockAt = tcId.length + tcSize.length + tcSize.value;
+  const id = readVint(body, blockAt, true);
+  const size = id && readVint(body, blockAt + id.length, false);
+  if (!id || !size || id.value !== ID.simpleBlock) {
+    return undefined;
+  }
+  const dataAt = blockAt + id.length + size.length;
+  const block = body.subarray(dataAt, dataAt + size.value);
+  // Track number (a one-byte vint), a relative timecode of 0, flags; then the frame.
+  return { timecodeMs: timecodeMs + block.readInt16BE(1), keyframe: ((block[3] ?? 0) & 0x80) !== 0, data: block.subarray(4) };
+}

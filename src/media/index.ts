@@ -21,3 +21,5 @@ export {
   type EncoderArgsOptions,
   type VideoCodec,
 } from './encoder-args.js';
+export { resolveFfmpegPath, resolveFfprobePath } from './ffmpeg-binary.js';
+export { runTool, stderrReason, SpawnFailure, type RunToolOptions, type ToolResult } from './run-tool.js';

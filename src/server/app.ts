@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,7 +8,8 @@ import { loadEvidenceKeys, recover } from '../evidence/index.js';
 import { parseMaskConfig } from '../config/index.js';
 import { LIVE_MASK_DEFAULTS, LiveSessions, registerLiveRoutes, type LiveSessionsOptions } from '../live/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
-import { registerDemoPage } from './demo-page.js';
+import { registerDemoPage, registerReplayPage } from './demo-page.js';
+import { registerEvidenceRoutes } from './evidence-routes.js';
 import { registerDemoRoutes } from './demo-routes.js';
 import type { EventStream } from './event-stream.js';
 import { handleError, handleNotFound } from './http-errors.js';
@@ -70,7 +71,7 @@ export class LivemaskServer {
     verifier: TokenVerifier,
     demoKey: SigningKey | undefined,
     options: LivemaskServerOptions,
-    evidence: LiveSessionsOptions['evidence'],
+    evidence: PreparedEvidence | undefined,
   ) {
     this.config = config;
     this.#logger = logger.child({ module: 'server' });
@@ -124,6 +125,15 @@ export class LivemaskServer {
       verifier,
       stopping: () => this.#state === 'stopping' || this.#state === 'stopped',
     });
+    if (evidence) {
+      registerEvidenceRoutes(this.#app, {
+        verifier,
+        ...evidence,
+        cacheDir: join(config.dataDir, 'replay-cache'),
+        logger: logger.child({ module: 'evidence-http' }),
+      });
+    }
+    registerReplayPage(this.#app);
     if (demoKey) {
       registerDemoRoutes(this.#app, demoKey);
       registerDemoPage(this.#app);
@@ -253,7 +263,9 @@ export class LivemaskServer {
  * killed worker left open sealed as `recovered` before anything new is
  * recorded.
  */
-async function prepareEvidence(config: ServerConfig, logger: Logger): Promise<LiveSessionsOptions['evidence']> {
+type PreparedEvidence = NonNullable<LiveSessionsOptions['evidence']> & { publicKey: KeyObject };
+
+async function prepareEvidence(config: ServerConfig, logger: Logger): Promise<PreparedEvidence | undefined> {
   if (!config.evidence) {
     return undefined;
   }
@@ -267,5 +279,5 @@ async function prepareEvidence(config: ServerConfig, logger: Logger): Promise<Li
   if (recovered.length > 0) {
     log.warn({ sessions: recovered.map((r) => `${r.room}/${r.sessionId}`) }, 'sealed evidence sessions left open by a previous run');
   }
-  return { root, signingKey: keys.signingKey };
+  return { root, signingKey: keys.signingKey, publicKey: keys.publicKey, segmentSeconds: config.segmentSeconds };
 }

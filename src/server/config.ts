@@ -35,6 +35,7 @@ const SOURCES = {
   maxSessions: { env: 'LIVEMASK_MAX_SESSIONS', flag: undefined },
   maxMasked: { env: 'LIVEMASK_MAX_MASKED', flag: undefined },
   evidence: { env: 'LIVEMASK_EVIDENCE', flag: undefined },
+  segmentSeconds: { env: 'LIVEMASK_SEGMENT_SECONDS', flag: undefined },
   lookahead: { env: 'LIVEMASK_LOOKAHEAD', flag: undefined },
   maskStyle: { env: 'LIVEMASK_MASK_STYLE', flag: undefined },
   detector: { env: 'LIVEMASK_DETECTOR', flag: undefined },
@@ -128,6 +129,7 @@ const ServerConfigSchema = z
     maxSessions: integer(1, 100_000, 200),
     maxMasked: integer(0, 256, 4),
     evidence: booleanWith(true),
+    segmentSeconds: integer(1, 600, 10),
     lookahead: integer(0, 30, 2),
     maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
     detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
@@ -168,6 +170,8 @@ export interface ServerConfig {
   maxMasked: number;
   /** Record every publisher's original media and the room events as evidence under `<dataDir>/evidence`. */
   evidence: boolean;
+  /** Length of an evidence segment; each opens on a keyframe. */
+  segmentSeconds: number;
   /** The masked rendition: look-ahead in frames (latency), mask style, detector models. */
   lookahead: number;
   maskStyle: 'pixelate' | 'blur' | 'solid';
@@ -220,6 +224,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     maxSessions: c.maxSessions,
     maxMasked: c.maxMasked,
     evidence: c.evidence,
+    segmentSeconds: c.segmentSeconds,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
@@ -241,6 +246,7 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     maxSessions: c.maxSessions,
     maxMasked: c.maxMasked,
     evidence: c.evidence,
+    segmentSeconds: c.segmentSeconds,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthError, LivemaskError } from '../core/index.js';
+import { AuthError, EvidenceError, LivemaskError } from '../core/index.js';
 
 /**
  * Every error response is JSON `{ error: CODE, message }`. Messages of 4xx
@@ -47,6 +47,10 @@ export function handleError(err: FastifyError | Error, request: FastifyRequest, 
   if (err instanceof LivemaskError && err.code === 'BAD_REQUEST') {
     request.log.info({ error: err.code }, `bad request: ${err.message}`);
     return sendError(reply, 400, 'BAD_REQUEST', err.message);
+  }
+  if (err instanceof EvidenceError && (err.code === 'EVIDENCE_NOT_FOUND' || err.code === 'EVIDENCE_BAD_ID')) {
+    request.log.info({ error: err.code }, err.message);
+    return err.code === 'EVIDENCE_NOT_FOUND' ? sendError(reply, 404, 'NOT_FOUND', err.message) : sendError(reply, 400, 'BAD_REQUEST', err.message);
   }
   const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
   const known = code !== undefined ? FASTIFY_ERRORS[code] : undefined;

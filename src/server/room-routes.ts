@@ -25,6 +25,13 @@ export interface RoomRoutesContext {
 
 const MaskBody = z.strictObject({ masked: z.boolean() });
 
+/** A posted room event: a name the live-room server chooses, and JSON data kept as given. */
+const MAX_POSTED_BYTES = 16 * 1024;
+const PostedEventBody = z.strictObject({
+  type: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, { error: 'must be 1-64 of a-z 0-9 . _ - (starting with a letter or digit)' }),
+  data: z.record(z.string(), z.json()).optional(),
+});
+
 export function registerRoomRoutes(app: FastifyInstance, ctx: RoomRoutesContext): void {
   const control = requireRoomToken(ctx.verifier, ['control']);
 
@@ -42,6 +49,20 @@ export function registerRoomRoutes(app: FastifyInstance, ctx: RoomRoutesContext)
   });
 
   app.get('/v1/rooms/:room/events', { onRequest: control }, (request, reply) => openEvents(ctx, request, reply));
+
+  app.post('/v1/rooms/:room/events', { onRequest: control, bodyLimit: MAX_POSTED_BYTES }, async (request, reply) => {
+    const { room } = roomParams(request);
+    const body = PostedEventBody.safeParse(request.body);
+    if (!body.success) {
+      const issue = body.error.issues[0];
+      const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+      throw new LivemaskError('BAD_REQUEST', `body must be {"type": "<name>", "data": {...}}: ${where}${issue?.message ?? 'invalid'}`);
+    }
+    const event = ctx.rooms.post(room, body.data.type, body.data.data ?? {});
+    // The data may hold personal details (an offer's terms): only the name is logged.
+    ctx.logger.info({ room, name: body.data.type, seq: event.seq }, 'room event posted');
+    return reply.code(202).send({ seq: event.seq, at: event.at });
+  });
 }
 
 function openEvents(ctx: RoomRoutesContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {

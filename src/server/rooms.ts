@@ -19,7 +19,9 @@ export type RoomEventBody =
   | { type: 'failsafe-cleared'; participant: string }
   | { type: 'pipeline-restarted'; participant: string; reason: string }
   | { type: 'error'; participant?: string; reason: string }
-  | { type: 'evidence-error'; reason: string };
+  | { type: 'evidence-error'; reason: string }
+  /** An event the live-room server posted (an offer sent, say): kept in the room's evidence, and relayed. */
+  | { type: 'posted'; name: string; data: Record<string, unknown> };
 
 export type RoomEventType = RoomEventBody['type'];
 
@@ -127,6 +129,11 @@ export class RoomRegistry extends TypedEmitter<RoomRegistryEvents> {
   /** The participants of a room known now (joined, or given a mask state), as copies. */
   participants(room: string): ParticipantState[] {
     return [...(this.#rooms.get(room)?.participants.values() ?? [])].map((p) => ({ ...p }));
+  }
+
+  /** Records an event the live-room server posted. */
+  post(room: string, name: string, data: Record<string, unknown>): RoomEvent {
+    return this.#record(room, { type: 'posted', name, data });
   }
 
   /** Records an event of the media path: presence, fail-safe, pipeline restarts, errors. */

@@ -1,0 +1,78 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { mintToken } from '../../src/server/index.js';
+import { FfmpegSource, Publisher, waitFor } from '../live/peers.js';
+import { putMask, SECRET, startServer, token, type TestServer } from '../server/helpers.js';
+import { clipPath } from '../support/paths.js';
+
+/**
+ * A room recorded through real WebRTC: `livemask serve` (in process) takes
+ * two werift publishers, each fed VP8 and Opus RTP by ffmpeg from a real
+ * face clip; mid-stream the live-room server switches the applicant's mask
+ * on and posts a room event; then both leave, and the room's evidence
+ * session is sealed.
+ */
+
+export interface WebrtcRecording {
+  srv: TestServer;
+  room: string;
+  root: string;
+  sessionId: string;
+  /** Wall-clock ms of the mask-on switch. */
+  maskOnAt: number;
+}
+
+export const RECORDED_PARTICIPANTS = ['alice', 'bob'] as const;
+
+export async function recordThroughWebrtc(room: string, seconds: number): Promise<WebrtcRecording> {
+  const srv = await startServer({ LIVEMASK_SEGMENT_SECONDS: '3' });
+  const sources = [new FfmpegSource(), new FfmpegSource()];
+  const publishers = [new Publisher(), new Publisher()];
+  try {
+    const tokens = [
+      await mintToken({ alg: 'HS256', secret: SECRET }, { room, sub: 'alice', role: 'applicant', masked: false }),
+      await token(room, 'streamer', 'bob'),
+    ];
+    const clips = [clipPath('clm_franck_talking_face'), clipPath('clm_franck_talking_face')];
+    for (const [i, p] of publishers.entries()) {
+      await p.publish(srv.url, room, tokens[i] ?? '');
+      await sources[i]?.start(clips[i] ?? '', (kind, packet) => p.write(kind, packet));
+    }
+    const control = await token(room, 'control', 'live-room');
+    await sleep((seconds * 1000) / 2);
+    const maskOnAt = Date.now();
+    const res = await putMask(srv.url, room, 'alice', { masked: true }, control);
+    if (res.status !== 204) {
+      throw new Error(`mask switch: ${res.status}`);
+    }
+    const posted = await fetch(`${srv.url}/v1/rooms/${room}/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${control}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'offer-sent', data: { offer: 'o-1' } }),
+    });
+    if (!posted.ok) {
+      throw new Error(`room event: ${posted.status} ${await posted.text()}`);
+    }
+    await sleep((seconds * 1000) / 2);
+    for (const s of sources) {
+      await s.stop();
+    }
+    for (const p of publishers) {
+      const location = p.session?.location ?? '';
+      await fetch(new URL(location, srv.url), { method: 'DELETE', headers: { authorization: `Bearer ${tokens[publishers.indexOf(p)] ?? ''}` } });
+      await p.session?.pc.close();
+    }
+    const root = join(srv.dataDir, 'evidence');
+    const sealed = (): string | undefined =>
+      existsSync(join(root, room)) ? readdirSync(join(root, room)).find((s) => existsSync(join(root, room, s, 'manifest.sig'))) : undefined;
+    await waitFor(() => sealed() !== undefined, 15_000, 'the signed manifest of the recorded room');
+    return { srv, room, root, sessionId: sealed() ?? '', maskOnAt };
+  } catch (err) {
+    for (const s of sources) {
+      await s.stop();
+    }
+    await srv.server.stop();
+    throw err;
+  }
+}
