@@ -1,14 +1,16 @@
+import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAudit } from '../../src/evidence/index.js';
+import { loadEvidenceKeys, readAudit } from '../../src/evidence/index.js';
+import { tamperSuite } from './tamper-suite.js';
 import { mintToken, type Role } from '../../src/server/index.js';
-import { RECORDED_PARTICIPANTS, recordThroughWebrtc, type WebrtcRecording } from '../evidence/webrtc-recording.js';
+import { RECORDED_PARTICIPANTS, recordThroughWebrtc, type WebrtcRecording } from './webrtc-recording.js';
 import { SECRET, token } from '../server/helpers.js';
 import { hasTestData, noDataReason, repoRoot } from '../support/paths.js';
-import { until } from './page-probes.js';
+import { until } from '../browser/page-probes.js';
 
 /**
  * The ops side of the evidence over HTTP and in Chromium: a room is
@@ -23,20 +25,17 @@ const ROOM = 'room-replay';
 const SHOTS = join(repoRoot, '.tmp', 'browser');
 const RECORD_SECONDS = 10;
 
-const skipReason = !existsSync(CHROMIUM)
-  ? `needs Chromium at ${CHROMIUM} (scripts/setup.sh --test, or set LIVEMASK_CHROMIUM)`
-  : !hasTestData
-    ? noDataReason
-    : undefined;
+const noChromium = existsSync(CHROMIUM) ? undefined : `needs Chromium at ${CHROMIUM} (scripts/setup.sh --test, or set LIVEMASK_CHROMIUM)`;
 
 function opsToken(room: string, sub = 'ops-ann'): Promise<string> {
   return mintToken({ alg: 'HS256', secret: SECRET }, { room, sub, role: 'ops' });
 }
 
-describe.skipIf(skipReason !== undefined)(`evidence for ops: HTTP routes and the replay page${skipReason ? ` — skipped: ${skipReason}` : ''}`, () => {
+describe.skipIf(!hasTestData)(`evidence recorded through WebRTC, for ops: tamper suite, HTTP routes, replay page${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
   let rec: WebrtcRecording;
   let base: string;
   let ops: string;
+  let publicKey: KeyObject;
 
   const get = (path: string, t: string | undefined, reason: string | undefined): Promise<Response> =>
     fetch(`${base}${path}`, {
@@ -50,11 +49,17 @@ describe.skipIf(skipReason !== undefined)(`evidence for ops: HTTP routes and the
     rec = await recordThroughWebrtc(ROOM, RECORD_SECONDS);
     base = rec.srv.url;
     ops = await opsToken(ROOM);
+    publicKey = (await loadEvidenceKeys({ dataDir: rec.srv.dataDir, needSigning: false })).publicKey;
   }, 90_000);
 
   afterAll(async () => {
     await rec?.srv.server.stop();
   });
+
+  tamperSuite('tamper suite on the WebRTC recording: each change is caught and named', () => ({
+    root: rec.root, room: ROOM, session: rec.sessionId, publicKey, participant: 'alice',
+    edit: { from: '"role":"applicant"', to: '"role":"recruiter"' }, dropType: 'room:mask-on',
+  }));
 
   describe('access', () => {
     const session = (): string => rec.sessionId;
@@ -127,7 +132,7 @@ describe.skipIf(skipReason !== undefined)(`evidence for ops: HTTP routes and the
     });
   });
 
-  describe('replay page in Chromium', () => {
+  describe.skipIf(noChromium !== undefined)(`replay page in Chromium${noChromium ? ` — skipped: ${noChromium}` : ''}`, () => {
     let browser: Browser | undefined;
     let page: Page;
 
