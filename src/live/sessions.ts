@@ -18,6 +18,7 @@ import type { RoomEvent, RoomRegistry } from '../server/rooms.js';
 import { renditionFor, type Rendition, type Role } from '../server/tokens.js';
 import { MaskedPipeline, type MaskedPacket } from './masked-pipeline.js';
 import { answer, createPeer } from './peer.js';
+import { tapTransportDrops } from './transport-drops.js';
 import { SequenceGate, Vp8Depacketizer } from './vp8.js';
 
 /**
@@ -342,11 +343,16 @@ export class LiveSessions {
    * consent expiry, about 30 s after the peer goes away). Not the DTLS
    * transport's own state: garbage UDP on the port turns that to failed
    * while media still flows, so watching it let garbage end a session.
+   * Once connected, what is dropped on its media port is counted.
    */
   #watch(pc: RTCPeerConnection, close: () => void, disposers: (() => void)[]): void {
+    let tapped = false;
     const onState = (s: string): void => {
       if (s === 'failed' || s === 'closed') {
         close();
+      } else if (s === 'connected' && !tapped) {
+        tapped = true;
+        disposers.push(tapTransportDrops(pc, (reason) => this.#metrics.mediaDropped(reason)));
       }
     };
     const state = pc.connectionStateChange.subscribe(onState);

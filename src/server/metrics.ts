@@ -16,6 +16,8 @@ export interface MediaMetrics {
   pipelineRestarted(): void;
   observeStage(stage: Stage, seconds: number): void;
   setSubscribers(count: number): void;
+  /** A datagram on a media port dropped before it became media: not RTP at all, or failing SRTP. */
+  mediaDropped(reason: 'not-rtp' | 'srtp-invalid'): void;
 }
 
 export interface ServerMetricsOptions {
@@ -61,6 +63,14 @@ export class ServerMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28],
       registers,
     });
+    const dropped = new Counter({
+      name: 'livemask_media_packets_dropped_total',
+      help: 'Datagrams on media ports dropped before they became media (garbage UDP, RTP failing SRTP)',
+      labelNames: ['reason'],
+      registers,
+    });
+    dropped.inc({ reason: 'not-rtp' }, 0);
+    dropped.inc({ reason: 'srtp-invalid' }, 0);
     // Every stage shows up from the first scrape, with zero counts.
     for (const stage of STAGES) {
       latency.zero({ stage });
@@ -71,6 +81,7 @@ export class ServerMetrics {
       pipelineRestarted: () => restarts.inc(),
       observeStage: (stage, seconds) => latency.labels(stage).observe(seconds),
       setSubscribers: (count) => subscribers.set(count),
+      mediaDropped: (reason) => dropped.inc({ reason }),
     };
   }
 

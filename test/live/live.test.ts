@@ -181,15 +181,35 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     await waitFor(() => recruiter.count('video') > before + 10, 3000, 'video after the PATCH');
   });
 
-  it('keeps serving after garbage UDP to a publisher port; other rooms keep working', async () => {
+  it('keeps serving after garbage UDP and RTP to a publisher port, counting what it dropped; other rooms keep working', async () => {
     const port = /a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host/.exec(publisher.session?.answer ?? '')?.[1];
     expect(port).toBeDefined();
+    const dropped = async (): Promise<{ notRtp: number; srtp: number }> => {
+      const text = await (await fetch(`${srv.url}/metrics`)).text();
+      const count = (reason: string): number => Number(new RegExp(`^livemask_media_packets_dropped_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return { notRtp: count('not-rtp'), srtp: count('srtp-invalid') };
+    };
+    const start = await dropped();
     const socket = createSocket('udp4');
-    for (let i = 0; i < 200; i += 1) {
-      socket.send(randomBytes(50 + (i % 200)), Number(port), '127.0.0.1');
+    for (let i = 0; i < 100; i += 1) {
+      // Not STUN, DTLS, TURN or RTP by its first byte (RFC 7983): 200-255.
+      const junk = randomBytes(50 + i);
+      junk[0] = 200 + (i % 56);
+      socket.send(junk, Number(port), '127.0.0.1');
+      // RTP by its first byte and header, but not SRTP from the peer: forged or garbage RTP.
+      const rtp = randomBytes(60 + i);
+      rtp[0] = 0x80;
+      rtp[1] = 96;
+      socket.send(rtp, Number(port), '127.0.0.1');
     }
     await new Promise((r) => setTimeout(r, 300));
     socket.close();
+    const end = await dropped();
+    // Counted (loopback UDP may drop a few under load, never add any).
+    expect(end.notRtp - start.notRtp).toBeGreaterThanOrEqual(90);
+    expect(end.notRtp - start.notRtp).toBeLessThanOrEqual(100);
+    expect(end.srtp - start.srtp).toBeGreaterThanOrEqual(90);
+    expect(end.srtp - start.srtp).toBeLessThanOrEqual(100);
     const before = recruiter.count('video');
     await waitFor(() => recruiter.count('video') > before + 20, 3000, 'video after garbage');
 
