@@ -248,6 +248,42 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect(Math.max(...gaps.slice(1).map((t, i) => t - (gaps[i] ?? t)))).toBeLessThan(500);
   });
 
+  it('one room\'s failure does not touch another: a second room\'s masked rendition runs on while the first one\'s encoder dies', async () => {
+    const calm = 'room-calm';
+    const calmSource = new FfmpegSource();
+    const calmPublisher = new Publisher();
+    const calmAudience = new Subscriber();
+    const calmEvents = await SseClient.open(`${srv.url}/v1/rooms/${calm}/events`, bearer(await token(calm, 'control')));
+    try {
+      await calmPublisher.publish(srv.url, calm, await maskedToken(calm, 'dana'));
+      await calmSource.start(clipPath(CLIP), (kind, packet) => calmPublisher.write(kind, packet));
+      await calmAudience.subscribe(srv.url, calm, 'dana', await token(calm, 'audience'));
+      await waitFor(() => calmAudience.count('video') >= 30, 10_000, 'masked video in the second room');
+      const restartsBefore = events.messages.filter((m) => m.event === 'pipeline-restarted').length;
+      const pipeline = srv.server.live.maskedPipeline(ROOM, 'alice');
+      const calmPipeline = srv.server.live.maskedPipeline(calm, 'dana');
+      expect(pipeline?.pids.encoder).toBeDefined();
+      const killed = Date.now();
+      process.kill(pipeline?.pids.encoder ?? 0, 'SIGKILL');
+      await waitFor(() => events.messages.filter((m) => m.event === 'pipeline-restarted').length > restartsBefore, 5000, 'pipeline-restarted in the first room');
+      await waitFor(() => audience.count('video', killed + 500) >= 20, 8000, 'masked video in the first room after its restart');
+      // Meanwhile the second room: the same pipeline processes, video all along, no event of the failure, nothing raw.
+      expect(srv.server.live.maskedPipeline(calm, 'dana')?.pids).toEqual(calmPipeline?.pids);
+      const times = calmAudience.received.filter((r) => r.kind === 'video' && r.at >= killed).map((r) => r.at);
+      expect(times.length).toBeGreaterThan(30);
+      expect(Math.max(...times.slice(1).map((t, i) => t - (times[i] ?? t)))).toBeLessThan(1000);
+      expect(calmEvents.messages.map((m) => m.event)).not.toContain('pipeline-restarted');
+      expect(calmEvents.messages.map((m) => m.event)).not.toContain('error');
+      const written = new Set(calmPublisher.written.map((w) => w.payload));
+      expect(calmAudience.received.filter((r) => r.kind === 'video' && written.has(r.payload))).toEqual([]);
+    } finally {
+      await calmSource.stop();
+      await calmEvents.close();
+      await calmAudience.session?.pc.close();
+      await calmPublisher.session?.pc.close();
+    }
+  });
+
   it('DELETE by its owner ends a session and emits participant-left; nobody else may; the room\'s evidence is sealed and verifies', async () => {
     const location = publisher.session?.location ?? '';
     expect(location).toMatch(/^\/v1\/rooms\/room-live\/whip\/[0-9a-f-]{36}$/);
