@@ -1,18 +1,29 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LivemaskError, type Logger } from '../core/index.js';
+import { EvidenceError, LivemaskError, type Logger } from '../core/index.js';
 import { FILES, listSessions, loadEvidenceKeys, recover, verify, type Manifest, type VerifyCounts } from '../evidence/index.js';
+import { appendAudit, exportEvidence, verifyBundle } from '../evidence/index.js';
+import { evidenceGovernanceCommand, GOVERNANCE_COMMANDS } from './evidence-governance-command.js';
+import { evidenceFetchCommand } from './evidence-store-command.js';
 import { EXIT } from './exit-codes.js';
 
 /**
- * `livemask evidence list|verify|recover`. The evidence root is
+ * `livemask evidence list|verify|export|recover` (and hold|release|sweep|audit,
+ * in evidence-governance-command.ts; `verify --bundle <dir>`
+ * checks an export bundle with the public key alone). The evidence root is
  * `<data>/evidence`, where `<data>` is `--data`, else `LIVEMASK_DATA`, else
  * `./data` (as for `serve`). Exit codes: 0 intact / done, 1 a problem was
  * found, 2 bad usage or key configuration, 3 no such room or session.
  */
 export async function evidenceCommand(args: string[], logger: Logger): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'fetch') {
+    return evidenceFetchCommand(rest, logger); // its own flags: src/cli/evidence-store-command.ts
+  }
+  if (sub !== undefined && GOVERNANCE_COMMANDS.has(sub)) {
+    return evidenceGovernanceCommand(sub, rest, logger); // hold, release, sweep, audit: src/cli/evidence-governance-command.ts
+  }
   const { values, positionals } = parseEvidenceArgs(rest);
   const dataDir = resolve(values.data ?? process.env.LIVEMASK_DATA ?? './data');
   const root = join(dataDir, 'evidence');
@@ -21,6 +32,9 @@ export async function evidenceCommand(args: string[], logger: Logger): Promise<n
       noPositionals('list', positionals);
       return listCommand(root, values.room);
     case 'verify': {
+      if (values.bundle !== undefined) {
+        return verifyBundleCommand(values.bundle, dataDir, positionals, logger);
+      }
       const room = positionals[0];
       if (room === undefined || positionals.length > 1) {
         throw new LivemaskError('BAD_USAGE', 'evidence verify needs exactly one <room>');
@@ -35,6 +49,8 @@ export async function evidenceCommand(args: string[], logger: Logger): Promise<n
       process.stdout.write(`NOT intact: ${p.kind} at ${p.where}: ${p.message}\n`);
       return EXIT.failed;
     }
+    case 'export':
+      return exportCommand(root, dataDir, values, positionals, logger);
     case 'recover': {
       noPositionals('recover', positionals);
       const keys = await loadEvidenceKeys({ dataDir, needSigning: true, logger });
@@ -57,13 +73,23 @@ interface EvidenceFlags {
   data?: string;
   room?: string;
   session?: string;
+  from?: string;
+  to?: string;
+  output?: string;
+  actor?: string;
+  reason?: string;
+  bundle?: string;
 }
 
 function parseEvidenceArgs(args: string[]): { values: EvidenceFlags; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({
       args,
-      options: { data: { type: 'string' }, room: { type: 'string' }, session: { type: 'string' } },
+      options: {
+        data: { type: 'string' }, room: { type: 'string' }, session: { type: 'string' },
+        from: { type: 'string' }, to: { type: 'string' }, output: { type: 'string', short: 'o' },
+        actor: { type: 'string' }, reason: { type: 'string' }, bundle: { type: 'string' },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -103,5 +129,57 @@ async function listCommand(root: string, room: string | undefined): Promise<numb
   if (sessions.length === 0) {
     process.stdout.write(`no evidence sessions${room !== undefined ? ` for room ${room}` : ''} under ${root}\n`);
   }
+  return EXIT.ok;
+}
+
+async function verifyBundleCommand(dir: string, dataDir: string, positionals: string[], logger: Logger): Promise<number> {
+  if (positionals.length > 0) {
+    throw new LivemaskError('BAD_USAGE', `evidence verify --bundle <dir> takes no <room>, got ${positionals.join(' ')}`);
+  }
+  const keys = await loadEvidenceKeys({ dataDir, needSigning: false, logger });
+  const result = await verifyBundle(resolve(dir), keys.publicKey);
+  if (result.ok) {
+    process.stdout.write(`intact: bundle ${dir}: ${describeCounts(result.counts)}\n`);
+    return EXIT.ok;
+  }
+  const p = result.problem;
+  process.stdout.write(`NOT intact: ${p.kind} at ${p.where}: ${p.message}\n`);
+  return EXIT.failed;
+}
+
+/**
+ * `evidence export <room> --from T --to T -o DIR --actor ID --reason TEXT`:
+ * the bundle, then the audit entry; a bundle whose export cannot be audited
+ * is removed.
+ */
+async function exportCommand(root: string, dataDir: string, values: EvidenceFlags, positionals: string[], logger: Logger): Promise<number> {
+  const room = positionals[0];
+  if (room === undefined || positionals.length > 1) {
+    throw new LivemaskError('BAD_USAGE', 'evidence export needs exactly one <room>');
+  }
+  const flags = { from: '--from', to: '--to', output: '-o', actor: '--actor', reason: '--reason' } as const;
+  const missing = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => (values[k] ?? '').trim() === '');
+  const { from, to, output, actor, reason } = values;
+  if (missing.length > 0 || from === undefined || to === undefined || output === undefined || actor === undefined || reason === undefined) {
+    throw new LivemaskError('BAD_USAGE', `evidence export needs ${missing.map((k) => flags[k]).join(', ')}`);
+  }
+  const keys = await loadEvidenceKeys({ dataDir, needSigning: false, logger });
+  const result = await exportEvidence({ root, room, from, to, out: output, actor, reason, publicKey: keys.publicKey, logger });
+  const r = result.report;
+  const sessions = r.source.sessions.map((s) => s.sessionId);
+  try {
+    await appendAudit(root, room, {
+      actor, action: 'export', reason,
+      ...(sessions.length === 1 && sessions[0] !== undefined ? { session: sessions[0] } : {}),
+      detail: { from: r.from, to: r.to, sessions, segments: r.bundle.counts.segments, reportSha256: result.reportSha256, bundleSha256: result.bundleSha256 },
+    }, keys.signingKey);
+  } catch (err) {
+    await rm(result.dir, { recursive: true, force: true });
+    throw new EvidenceError('EVIDENCE_IO', `the export could not be audited, so its bundle was removed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  process.stdout.write(
+    `exported room ${room} ${r.from} .. ${r.to} -> ${result.dir}: ${describeCounts(r.bundle.counts)}; ` +
+    `clip ${r.clip.path} with ${r.clip.tracks.length} tracks\n`,
+  );
   return EXIT.ok;
 }

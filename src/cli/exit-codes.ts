@@ -25,9 +25,11 @@ export function describeFailure(err: unknown): { code: number; reason: string } 
       case 'CONFIG_INVALID':
       case 'EVIDENCE_KEY':
       case 'EVIDENCE_BAD_ID':
+      case 'STORE_BAD_KEY':
         return { code: EXIT.usage, reason };
       case 'INPUT_UNREADABLE':
       case 'EVIDENCE_NOT_FOUND':
+      case 'STORE_NOT_FOUND':
         return { code: EXIT.unreadableInput, reason };
       case 'FFMPEG_MISSING':
       case 'FFMPEG_TOO_OLD':

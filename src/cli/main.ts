@@ -6,6 +6,7 @@ import { formatLeakReport, runLeakEval } from '../eval/index.js';
 import { maskFile } from '../pipeline/index.js';
 import { describeFailure, EXIT } from './exit-codes.js';
 import { Progress } from './progress.js';
+import { benchCommand } from './bench-command.js';
 import { evidenceCommand } from './evidence-command.js';
 import { serve } from './serve-command.js';
 
@@ -14,10 +15,18 @@ const USAGE = `usage:
                 [--ep cpu|cuda] [--report report.json] [--lookahead N] [--tile-every N] [--require-face]
   livemask eval leak --original A --masked B --truth T.json [--sheet sheet.png]
                 [--corrections C.json] [--threshold X] [--json]
-  livemask serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--demo]
+  livemask serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--demo] [--public-url URL]
   livemask evidence list [--room R] [--data ./data]
   livemask evidence verify <room> [--session S] [--data ./data]
+  livemask evidence verify --bundle <dir>
+  livemask evidence export <room> --from <ISO time> --to <ISO time> -o <dir> --actor <id> --reason <text> [--data ./data]
   livemask evidence recover [--data ./data]
+  livemask evidence hold <room> --reason <text> [--actor <id>] [--data ./data]
+  livemask evidence release <room> --reason <text> [--actor <id>] [--data ./data]
+  livemask evidence sweep [--retention-days 90] [--dry-run] [--room R] [--actor <id>] [--data ./data]
+  livemask evidence audit <room> [--data ./data]
+  livemask evidence fetch <room> [--session S] --to <dir> [--data ./data]
+  livemask bench [--ep cpu|cuda] [--clips a,b] [--quick]
   livemask --help | --version`;
 
 function usageError(message: string): LivemaskError {
@@ -133,11 +142,15 @@ async function serveCommand(args: string[], logger: Logger): Promise<number> {
     host: { type: 'string' },
     data: { type: 'string' },
     demo: { type: 'boolean' },
+    'public-url': { type: 'string' },
   });
   if (positionals.length > 0) {
     throw usageError(`serve takes no arguments, got ${positionals.join(' ')}`);
   }
-  return serve({ port: str(values.port), host: str(values.host), data: str(values.data), demo: values.demo === true }, logger);
+  return serve(
+    { port: str(values.port), host: str(values.host), data: str(values.data), demo: values.demo === true, publicUrl: str(values['public-url']) },
+    logger,
+  );
 }
 
 /** Runs the `livemask` command line; resolves with the process exit code. */
@@ -152,6 +165,8 @@ export async function run(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'serve':
         return await serveCommand(rest, logger);
+      case 'bench':
+        return await benchCommand(rest);
       case 'evidence':
         return await evidenceCommand(rest, logger.child({ module: 'evidence' }));
       case '--version':

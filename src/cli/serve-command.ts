@@ -1,7 +1,15 @@
 import { hostname } from 'node:os';
 import type { Logger } from '../core/index.js';
 import type { FleetWorker } from '../fleet/index.js';
-import { LivemaskServer, parseServerConfig, prepareDataDir, type ServeFlags, type ServerConfig } from '../server/index.js';
+import {
+  LivemaskServer,
+  parseServerConfig,
+  postRoomEvent,
+  prepareDataDir,
+  switchMask,
+  type ServeFlags,
+  type ServerConfig,
+} from '../server/index.js';
 import { EXIT } from './exit-codes.js';
 
 /**
@@ -12,13 +20,16 @@ import { EXIT } from './exit-codes.js';
  *
  * With LIVEMASK_REDIS_URL set it also joins the fleet (src/fleet/): it takes
  * up to LIVEMASK_CAPACITY rooms, and on the signal it drains the fleet
- * (hands its rooms back to other workers) before the server stops.
+ * (hands its rooms back to other workers) before the server stops. While it
+ * holds a room it relays the room's events and the client library's commands
+ * (src/fleet/room-relay.ts), and it advertises `--public-url` (or
+ * LIVEMASK_PUBLIC_URL; default the URL it listens on) as the room's URL.
  */
 export async function serve(flags: ServeFlags, logger: Logger): Promise<number> {
   const config = parseServerConfig(flags);
   await prepareDataDir(config.dataDir, flags.data !== undefined);
   const server = await LivemaskServer.create(config, logger);
-  let fleet: FleetWorker<undefined> | undefined;
+  let fleet: FleetMembership | undefined;
   try {
     const url = await server.start();
     fleet = await joinFleet(config, server, url, logger);
@@ -38,28 +49,73 @@ export async function serve(flags: ServeFlags, logger: Logger): Promise<number> 
   return EXIT.ok;
 }
 
-/** Starts the fleet worker when Redis is configured; the fleet module is loaded only then. */
-async function joinFleet(config: ServerConfig, server: LivemaskServer, url: string, logger: Logger): Promise<FleetWorker<undefined> | undefined> {
+/** A worker's membership of the fleet: the room worker and the relay of its rooms' commands and events. */
+interface FleetMembership {
+  close(): Promise<void>;
+}
+
+/** Joins the fleet when Redis is configured; the fleet module is loaded only then. */
+async function joinFleet(config: ServerConfig, server: LivemaskServer, url: string, logger: Logger): Promise<FleetMembership | undefined> {
   if (config.redisUrl === undefined) {
     return undefined;
   }
-  const { FleetWorker, registerFleetMetrics } = await import('../fleet/index.js');
-  const fleet = await FleetWorker.start<undefined>({
+  const { FleetWorker, RoomRelay, registerFleetMetrics } = await import('../fleet/index.js');
+  const workerId = `${hostname()}-${process.pid}`;
+  const roomLogger = logger.child({ module: 'rooms' });
+  // Commands from the client library take the same code paths as the HTTP routes.
+  const relay = await RoomRelay.start({
     redisUrl: config.redisUrl,
-    workerId: `${hostname()}-${process.pid}`,
-    capacity: config.capacity ?? 4,
-    publicUrl: url,
+    workerId,
     logger,
-    // The media hand-off of a fleet room is not wired yet: the worker holds the slot.
-    onRoomAssigned: () => undefined,
-    onRoomReleased: (room, _handle, reason) => {
-      if (reason === 'ended') {
-        server.rooms.endRoom(room);
-      }
+    target: {
+      setMask: (room, participant, masked) => switchMask(server.rooms, roomLogger, room, participant, masked),
+      post: (room, event) => postRoomEvent(server.rooms, roomLogger, room, event.type, event.data ?? {}),
+      subscribe: (room, listener) => server.rooms.subscribe(room, listener),
     },
   });
+  let fleet: FleetWorker<undefined>;
+  try {
+    fleet = await FleetWorker.start<undefined>({
+      redisUrl: config.redisUrl,
+      workerId,
+      capacity: config.capacity ?? 4,
+      publicUrl: config.publicUrl ?? advertisedUrl(url),
+      logger,
+      // The media hand-off of a fleet room is not wired yet: the worker holds the slot and relays the room.
+      onRoomAssigned: async ({ room }) => {
+        await relay.hold(room);
+        return undefined;
+      },
+      onRoomReleased: async (room, _handle, reason) => {
+        await relay.release(room);
+        if (reason === 'ended') {
+          server.rooms.endRoom(room);
+        }
+      },
+    });
+  } catch (err) {
+    await relay.close();
+    throw err;
+  }
   registerFleetMetrics(server.metrics.registry, fleet);
-  return fleet;
+  return {
+    close: async () => {
+      try {
+        await fleet.close();
+      } finally {
+        await relay.close();
+      }
+    },
+  };
+}
+
+/** The listening URL, with a wildcard address (0.0.0.0, ::) replaced by the host name: what the fleet is told when --public-url is not set. */
+function advertisedUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.hostname === '0.0.0.0' || parsed.hostname === '[::]') {
+    parsed.hostname = hostname();
+  }
+  return parsed.href.replace(/\/$/, '');
 }
 
 function nextSignal(): Promise<NodeJS.Signals> {

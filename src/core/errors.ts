@@ -21,7 +21,20 @@ export type LivemaskErrorCode =
   | 'EVIDENCE_IO'
   | 'EVIDENCE_NOT_FOUND'
   | 'EVIDENCE_KEY'
-  | 'EVIDENCE_BAD_ID';
+  | 'EVIDENCE_BAD_ID'
+  | 'EVIDENCE_INVALID'
+  | 'EVIDENCE_NOT_HELD'
+  | 'STORE_NOT_FOUND'
+  | 'STORE_BAD_KEY'
+  | 'STORE_CONFLICT'
+  | 'STORE_INTEGRITY'
+  | 'STORE_IO'
+  | 'ROOM_START_TIMEOUT'
+  | 'ROOM_FAILED'
+  | 'ROOM_NOT_HELD'
+  | 'COMMAND_TIMEOUT'
+  | 'COMMAND_FAILED'
+  | 'EVENTS_OVERFLOW';
 
 export class LivemaskError extends Error {
   readonly code: LivemaskErrorCode;
@@ -92,15 +105,37 @@ export class AuthError extends LivemaskError {
  * The evidence recorder or archive failed: `EVIDENCE_IO` (a write or fsync
  * failed, e.g. a full disk), `EVIDENCE_NOT_FOUND` (no such room or session),
  * `EVIDENCE_KEY` (no usable signing or verification key), `EVIDENCE_BAD_ID`
- * (a room, session or participant id that cannot name a directory).
+ * (a room, session or participant id that cannot name a directory),
+ * `EVIDENCE_INVALID` (evidence that does not verify, refused for export),
+ * `EVIDENCE_NOT_HELD` (a release of a room that is not on hold).
  */
 export class EvidenceError extends LivemaskError {
   constructor(
-    code: Extract<LivemaskErrorCode, 'EVIDENCE_IO' | 'EVIDENCE_NOT_FOUND' | 'EVIDENCE_KEY' | 'EVIDENCE_BAD_ID' | 'CLOSED'>,
+    code: Extract<LivemaskErrorCode, 'EVIDENCE_IO' | 'EVIDENCE_NOT_FOUND' | 'EVIDENCE_KEY' | 'EVIDENCE_BAD_ID' | 'EVIDENCE_INVALID' | 'EVIDENCE_NOT_HELD' | 'CLOSED'>,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(code, message, options);
     this.name = 'EvidenceError';
+  }
+}
+
+/**
+ * The evidence store (src/storage/) refused or failed: `STORE_NOT_FOUND` (no
+ * object at that key), `STORE_BAD_KEY` (a key that is not
+ * `<room>/<session>/[<participant>/]<file>`), `STORE_CONFLICT` (the key holds
+ * other bytes: sealed evidence is never replaced), `STORE_INTEGRITY` (bytes
+ * read back differ from the sealed SHA-256), `STORE_IO` (the disk or the S3
+ * server failed), `CLOSED` (the store was closed). Messages never hold
+ * credentials.
+ */
+export class StoreError extends LivemaskError {
+  constructor(
+    code: Extract<LivemaskErrorCode, 'STORE_NOT_FOUND' | 'STORE_BAD_KEY' | 'STORE_CONFLICT' | 'STORE_INTEGRITY' | 'STORE_IO' | 'CLOSED'>,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = 'StoreError';
   }
 }

@@ -6,6 +6,7 @@ export {
   EvidenceError,
   LivemaskError,
   MediaError,
+  StoreError,
   type LivemaskErrorCode,
 } from './errors.js';
 export { createLogger, REDACT_PATHS, type Logger } from './logger.js';

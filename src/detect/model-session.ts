@@ -67,6 +67,16 @@ export class ModelSession {
     return this.entry.inputSize;
   }
 
+  /**
+   * The model's batch dimension as the graph declares it: a number when fixed
+   * (the pinned BlazeFace models say 1, so one run takes one frame), a name
+   * when symbolic (a batched run would be possible), undefined when unknown.
+   */
+  get batchDimension(): number | string | undefined {
+    const input = this.#session.inputMetadata.find((m) => m.name === INPUT);
+    return input?.isTensor === true ? input.shape[0] : undefined;
+  }
+
   /** Runs the model on an NHWC float32 tensor; returns both output layers. */
   async run(input: Float32Array): Promise<RawLayerOutput[]> {
     const s = this.inputSize;

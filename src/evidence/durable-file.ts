@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { link, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -18,8 +18,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `data` to `path` through a temp file, fsync and rename. Never leaves a half-written `path`. */
-export async function writeFileDurable(path: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes `data` to `path` through a temp file, fsync and rename. Never leaves a
+ * half-written `path`. With `replace: false` the temp file is hard-linked into
+ * place instead, so an existing `path` is never replaced: it fails with EEXIST.
+ */
+export async function writeFileDurable(path: string, data: string | Uint8Array, options: { replace?: boolean } = {}): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(4).toString('hex')}`);
   const handle = await open(temp, 'wx');
   try {
@@ -28,7 +32,15 @@ export async function writeFileDurable(path: string, data: string | Uint8Array):
   } finally {
     await handle.close();
   }
-  await rename(temp, path);
+  if (options.replace === false) {
+    try {
+      await link(temp, path);
+    } finally {
+      await rm(temp, { force: true });
+    }
+  } else {
+    await rename(temp, path);
+  }
   await fsyncDir(dirname(path));
 }
 

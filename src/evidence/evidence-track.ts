@@ -14,7 +14,7 @@ export interface VideoFrameInput {
   /** RTP timestamp, 90 kHz; may wrap at 2^32. */
   timestamp90k: number;
   keyframe: boolean;
-  /** Wall-clock ms at arrival (Date.now()); kept for the timeline. */
+  /** Wall-clock ms at arrival (Date.now()); default: when it is pushed. Gives the segments' `startAt`/`endAt`. */
   arrivalMs?: number;
 }
 
@@ -23,6 +23,8 @@ export interface AudioPacketInput {
   payload: Buffer;
   /** RTP timestamp, 48 kHz; may wrap at 2^32. */
   timestamp48k: number;
+  /** Wall-clock ms at arrival (Date.now()); default: when it is pushed. */
+  arrivalMs?: number;
 }
 
 export interface VideoTrackHandle {
@@ -62,6 +64,9 @@ interface OpenSegment {
   record: SegmentRecord;
   hash: Hash;
   file: Promise<AppendFile>;
+  /** Wall-clock ms of the first and last frame. */
+  firstWallMs: number;
+  lastWallMs: number;
 }
 
 /**
@@ -107,11 +112,11 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
     const size = frame.keyframe ? vp8KeyframeSize(frame.data) : undefined;
     this.#size = size ?? this.#size;
     // A keyframe we cannot read the size of cannot open a segment.
-    this.#push(frame.data, frame.timestamp90k, 90_000, frame.keyframe && this.#size !== undefined, size);
+    this.#push(frame.data, frame.timestamp90k, 90_000, frame.keyframe && this.#size !== undefined, size, frame.arrivalMs ?? Date.now());
   }
 
   pushPacket(packet: AudioPacketInput): void {
-    this.#push(packet.payload, packet.timestamp48k, 48_000, true, undefined);
+    this.#push(packet.payload, packet.timestamp48k, 48_000, true, undefined, packet.arrivalMs ?? Date.now());
   }
 
   /** Seals the open segment and stops; idempotent. Never rejects: an I/O error is emitted as `error`. */
@@ -128,7 +133,9 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
     this.#stopped = true;
   }
 
-  #push(data: Buffer, timestamp: number, clockRate: number, keyframe: boolean, size: { width: number; height: number } | undefined): void {
+  #push(
+    data: Buffer, timestamp: number, clockRate: number, keyframe: boolean, size: { width: number; height: number } | undefined, wallMs: number,
+  ): void {
     if (this.#stopped) {
       return;
     }
@@ -144,7 +151,7 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
     }
     if (decision.action === 'open') {
       this.#seal();
-      this.#open(ms, timestamp);
+      this.#open(ms, timestamp, wallMs);
     }
     const segment = this.#segment;
     if (!segment) {
@@ -155,10 +162,11 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
     r.frames += 1;
     r.lastMs = ms;
     r.lastTimestamp = timestamp >>> 0;
+    segment.lastWallMs = wallMs;
     this.#write(segment, bytes);
   }
 
-  #open(ms: number, timestamp: number): void {
+  #open(ms: number, timestamp: number, wallMs: number): void {
     const index = this.#nextIndex;
     this.#nextIndex += 1;
     const path = segmentName(this.participant, this.kind, index);
@@ -176,6 +184,8 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
       },
       hash: createHash('sha256'),
       file,
+      firstWallMs: wallMs,
+      lastWallMs: wallMs,
     };
     this.#segment = segment;
     this.#write(segment, webmHeader(spec));
@@ -214,6 +224,8 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
     await rename(`${full}${OPEN_SUFFIX}`, full);
     await fsyncDir(dirname(full));
     segment.record.sha256 = segment.hash.digest('hex');
+    segment.record.startAt = new Date(segment.firstWallMs).toISOString();
+    segment.record.endAt = new Date(segment.lastWallMs).toISOString();
     await this.#o.onSealed(segment.record);
   }
 

@@ -20,6 +20,14 @@ export interface SegmentRecord {
   /** First and last RTP timestamps (90 kHz video, 48 kHz audio), when recorded live. */
   firstTimestamp?: number;
   lastTimestamp?: number;
+  /**
+   * Wall-clock ISO times of the first and last frame (video: the frame's
+   * arrival; audio: its arrival, else the clock when it was pushed). Absent
+   * from segments sealed before these were recorded and from segments
+   * sealed by crash recovery: see `segmentWallTimes` for the fallback.
+   */
+  startAt?: string;
+  endAt?: string;
   /** Sealed by crash recovery, from an open segment. */
   recovered?: boolean;
 }

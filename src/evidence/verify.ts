@@ -5,7 +5,7 @@ import { EvidenceError } from '../core/index.js';
 import type { Checkpoint } from './event-log.js';
 import { checkChain, checkpointMessage, parseLog, sha256Hex, type ChainEntry } from './hash-chain.js';
 import { FILES, isFile, listSessions, participantFiles, type SessionRef } from './layout.js';
-import { segmentRecords, type Manifest } from './manifest.js';
+import { segmentRecords, type Manifest, type SegmentRecord } from './manifest.js';
 
 export type ProblemKind =
   | 'segment-altered'
@@ -18,11 +18,15 @@ export type ProblemKind =
   | 'event-added'
   | 'log-truncated'
   | 'signature-bad'
-  | 'signature-missing';
+  | 'signature-missing'
+  /** An export bundle's `bundle.json` is missing, unreadable, or names something the bundle does not hold. */
+  | 'bundle-invalid'
+  /** An export bundle's clip differs from the one it was exported with. */
+  | 'clip-altered';
 
 export interface Problem {
   kind: ProblemKind;
-  /** Where, relative to the evidence root: `room/session/file[:line]`. */
+  /** Where, relative to the evidence root (or the bundle): `room/session/file[:line]`. */
   where: string;
   message: string;
 }
@@ -50,9 +54,9 @@ export async function verify(root: string, room: string, publicKey: KeyObject, s
   }
   const counts: VerifyCounts = { sessions: 0, segments: 0, events: 0, checkpoints: 0, bytes: 0 };
   for (const ref of sessions) {
-    const problem = await verifySession(ref, publicKey, counts);
-    if (problem) {
-      return { ok: false, problem, counts };
+    const checked = await verifySession(ref, publicKey, counts);
+    if (!checked.ok) {
+      return { ok: false, problem: checked.problem, counts };
     }
     counts.sessions += 1;
   }
@@ -63,26 +67,83 @@ async function readText(path: string): Promise<string | undefined> {
   return (await isFile(path)) ? readFile(path, 'utf8') : undefined;
 }
 
-async function verifySession(ref: SessionRef, key: KeyObject, counts: VerifyCounts): Promise<Problem | undefined> {
-  const at = (file: string, line?: number): string => `${ref.room}/${ref.sessionId}/${file}${line !== undefined ? `:${line}` : ''}`;
-  const problem = (kind: ProblemKind, where: string, message: string): Problem => ({ kind, where, message });
+/** A session's signed files, once their signatures and chain hold. */
+export interface SignedSession {
+  manifest: Manifest;
+  entries: ChainEntry[];
+  checkpoints: Checkpoint[];
+  /** Every segment the chain logs as sealed. */
+  segments: SegmentRecord[];
+}
+
+/**
+ * Picks the segments that must be present in the session's directory (all
+ * of them for the evidence root; an export's for a bundle), or names why
+ * the directory cannot hold a valid set.
+ */
+export type SegmentSelector = (session: SignedSession) => { ok: true; segments: readonly SegmentRecord[] } | { ok: false; problem: Problem };
+
+export type SessionCheck = { ok: true; session: SignedSession } | { ok: false; problem: Problem };
+
+/** `room/session/file[:line]`: where a problem is, relative to the evidence root (or to a bundle). */
+export function whereIn(ref: Pick<SessionRef, 'room' | 'sessionId'>, file: string, line?: number): string {
+  return `${ref.room}/${ref.sessionId}/${file}${line !== undefined ? `:${line}` : ''}`;
+}
+
+/**
+ * The checks of one session directory, shared by the evidence root's
+ * `verify` and an export bundle's `verifyBundle`: the manifest's and the
+ * checkpoints' signatures, the chain against them, then each selected
+ * segment present with its sealed hash and no other file. Adds to `counts`
+ * (`segments` and `bytes` count the selected segments).
+ */
+export async function verifySession(
+  ref: SessionRef,
+  key: KeyObject,
+  counts: VerifyCounts,
+  select: SegmentSelector = (s) => ({ ok: true, segments: s.segments }),
+): Promise<SessionCheck> {
+  const signed = await checkSigned(ref, key);
+  if (!signed.ok) {
+    return signed;
+  }
+  const session = signed.session;
+  const selected = select(session);
+  if (!selected.ok) {
+    return selected;
+  }
+  const files = await checkSegmentFiles(ref, selected.segments, session.segments);
+  if (typeof files !== 'number') {
+    return { ok: false, problem: files };
+  }
+  counts.bytes += files;
+  counts.segments += selected.segments.length;
+  counts.events += session.entries.length;
+  counts.checkpoints += session.checkpoints.length;
+  return { ok: true, session };
+}
+
+/** Steps 1 to 3: the manifest and checkpoint signatures against the configured key, and the chain against what they sign. */
+async function checkSigned(ref: SessionRef, key: KeyObject): Promise<SessionCheck> {
+  const at = (file: string, line?: number): string => whereIn(ref, file, line);
+  const fail = (kind: ProblemKind, where: string, message: string): SessionCheck => ({ ok: false, problem: { kind, where, message } });
 
   // 1. The manifest and its signature, against the configured key.
   const manifestText = await readText(join(ref.dir, FILES.manifest));
   const sigText = await readText(join(ref.dir, FILES.signature));
   if (manifestText === undefined || sigText === undefined) {
     const which = manifestText === undefined ? FILES.manifest : FILES.signature;
-    return problem('signature-missing', at(which), `no ${which}: the session is still open, or was not recovered after a crash`);
+    return fail('signature-missing', at(which), `no ${which}: the session is still open, or was not recovered after a crash`);
   }
   if (!verifySignature(null, Buffer.from(manifestText, 'utf8'), key, Buffer.from(sigText.trim(), 'base64'))) {
-    return problem('signature-bad', at(FILES.signature), 'manifest signature does not verify with the configured public key');
+    return fail('signature-bad', at(FILES.signature), 'manifest signature does not verify with the configured public key');
   }
   const manifest = JSON.parse(manifestText) as Manifest;
 
   // 2. Every checkpoint's signature.
   const cpText = await readText(join(ref.dir, FILES.checkpoints));
   if (cpText === undefined || cpText.trim() === '') {
-    return problem('signature-missing', at(FILES.checkpoints), 'no signed checkpoints');
+    return fail('signature-missing', at(FILES.checkpoints), 'no signed checkpoints');
   }
   const checkpoints: Checkpoint[] = [];
   for (const [i, line] of cpText.trimEnd().split('\n').entries()) {
@@ -90,7 +151,7 @@ async function verifySession(ref: SessionRef, key: KeyObject, counts: VerifyCoun
     const ok = cp !== undefined &&
       verifySignature(null, checkpointMessage(ref.room, ref.sessionId, cp.seq, cp.head), key, Buffer.from(cp.sig, 'base64'));
     if (!ok) {
-      return problem('signature-bad', at(FILES.checkpoints, i + 1), 'checkpoint signature does not verify with the configured public key');
+      return fail('signature-bad', at(FILES.checkpoints, i + 1), 'checkpoint signature does not verify with the configured public key');
     }
     checkpoints.push(cp);
   }
@@ -100,18 +161,26 @@ async function verifySession(ref: SessionRef, key: KeyObject, counts: VerifyCoun
   const parsed = parseLog(logText);
   const chainProblem = parsed.problem ?? checkChain(parsed.entries);
   if (chainProblem) {
-    return problem(chainProblem.kind, at(FILES.events, chainProblem.line), chainProblem.message);
+    return fail(chainProblem.kind, at(FILES.events, chainProblem.line), chainProblem.message);
   }
   const entries = parsed.entries;
   const signedProblem = checkAgainstSigned(entries, manifest, checkpoints);
   if (signedProblem) {
-    return problem(signedProblem.kind, at(FILES.events, signedProblem.line), signedProblem.message);
+    return fail(signedProblem.kind, at(FILES.events, signedProblem.line), signedProblem.message);
   }
+  return { ok: true, session: { manifest, entries, checkpoints, segments: segmentRecords(entries) } };
+}
 
-  // 4. Segments: each logged one present with its hash, in its place; no others.
-  const segments = segmentRecords(entries);
-  const expected = new Map(segments.map((s) => [s.path, s.sha256]));
-  for (const s of segments) {
+/**
+ * Step 4: each expected segment present with its sealed hash, in its place,
+ * and no other file in the participant directories. Resolves with the bytes
+ * checked, or the first problem.
+ */
+async function checkSegmentFiles(ref: SessionRef, expected: readonly SegmentRecord[], all: readonly SegmentRecord[]): Promise<number | Problem> {
+  const at = (file: string): string => whereIn(ref, file);
+  const problem = (kind: ProblemKind, where: string, message: string): Problem => ({ kind, where, message });
+  let bytesChecked = 0;
+  for (const s of expected) {
     const path = join(ref.dir, s.path);
     if (!(await isFile(path))) {
       return problem('segment-missing', at(s.path), `sealed segment ${s.index} of ${s.participant}'s ${s.kind} is missing`);
@@ -119,22 +188,21 @@ async function verifySession(ref: SessionRef, key: KeyObject, counts: VerifyCoun
     const bytes = await readFile(path);
     const hash = sha256Hex(bytes);
     if (hash !== s.sha256) {
-      const other = segments.find((o) => o.sha256 === hash);
+      const other = all.find((o) => o.sha256 === hash);
       return other
         ? problem('segment-reordered', at(s.path), `holds the content of ${other.path}`)
         : problem('segment-altered', at(s.path), 'SHA-256 differs from the sealed hash');
     }
-    counts.bytes += bytes.length;
+    bytesChecked += bytes.length;
   }
+  const names = new Set(expected.map((s) => s.path));
   for (const name of await participantFiles(ref.dir)) {
-    if (!expected.has(name)) {
-      return problem('segment-added', at(name), 'file is not a sealed segment of this session');
+    if (!names.has(name)) {
+      const sealed = all.some((s) => s.path === name);
+      return problem('segment-added', at(name), sealed ? 'sealed segment is not one this directory should hold' : 'file is not a sealed segment of this session');
     }
   }
-  counts.segments += segments.length;
-  counts.events += entries.length;
-  counts.checkpoints += checkpoints.length;
-  return undefined;
+  return bytesChecked;
 }
 
 function checkAgainstSigned(

@@ -20,6 +20,8 @@ export type RoomStatus =
   | { state: 'held'; assignment: RoomAssignment }
   /** The job is active but its holder's record expired: the room is moving after a worker died. */
   | { state: 'moving' }
+  /** The room job failed (a poison job, or a worker's onRoomAssigned threw); kept a day. */
+  | { state: 'failed'; reason: string }
   | { state: 'none' };
 
 /** How endRoom reached the room: removed while queued, told its holder, or found nothing. */
@@ -114,6 +116,29 @@ export class FleetClient {
     return 'signalled';
   }
 
+  /**
+   * Takes a room out of the queue while no worker holds it yet, leaving no
+   * ended marker (unlike endRoom). Resolves false when the room was taken
+   * meanwhile (its job is locked) or is not queued.
+   */
+  async withdrawRoom(room: string): Promise<boolean> {
+    this.#checkOpen();
+    checkRoomId(room);
+    const job = await this.#queue.getJob(roomJobId(room));
+    const state = job ? await job.getState() : 'unknown';
+    if (!job || (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed')) {
+      return false;
+    }
+    try {
+      await job.remove();
+    } catch (err) {
+      this.#logger.debug({ room, error: err instanceof Error ? err.message : String(err) }, 'room taken while withdrawing');
+      return false;
+    }
+    this.#logger.info({ room }, 'room withdrawn from the queue');
+    return true;
+  }
+
   /** The worker that holds the room now, if any. */
   async assignment(room: string): Promise<RoomAssignment | undefined> {
     this.#checkOpen();
@@ -128,6 +153,9 @@ export class FleetClient {
     const state = job ? await job.getState() : 'unknown';
     if (state === 'waiting' || state === 'prioritized' || state === 'delayed') {
       return { state: 'queued' };
+    }
+    if (state === 'failed') {
+      return { state: 'failed', reason: job?.failedReason ?? 'unknown' };
     }
     if (state !== 'active') {
       return { state: 'none' };

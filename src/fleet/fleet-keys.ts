@@ -35,6 +35,21 @@ export class FleetKeys {
     return `${this.prefix}:fleet:end`;
   }
 
+  /** Pub/sub channel of commands (mask switch, posted event) to the worker that holds the room. */
+  command(room: string): string {
+    return `${this.prefix}:fleet:cmd:${room}`;
+  }
+
+  /** Pub/sub channel on which the holder of the room relays its events and announces that it took the room. */
+  events(room: string): string {
+    return `${this.prefix}:fleet:events:${room}`;
+  }
+
+  /** Pub/sub channel on which workers answer the commands of one client. */
+  reply(clientId: string): string {
+    return `${this.prefix}:fleet:reply:${clientId}`;
+  }
+
   /** Pattern of every key of this prefix (tests clean up with it). */
   get all(): string {
     return `${this.prefix}:*`;

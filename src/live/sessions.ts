@@ -18,8 +18,9 @@ import type { RoomEvent, RoomRegistry } from '../server/rooms.js';
 import { renditionFor, type Rendition, type Role } from '../server/tokens.js';
 import { MaskedPipeline, type MaskedPacket } from './masked-pipeline.js';
 import { answer, createPeer } from './peer.js';
+import { coverKeyframe } from './cover-frame.js';
 import { tapTransportDrops } from './transport-drops.js';
-import { SequenceGate, Vp8Depacketizer } from './vp8.js';
+import { packetizeVp8, SequenceGate, Vp8Depacketizer } from './vp8.js';
 
 /**
  * The media sessions of `livemask serve`: WHIP publishers and WHEP
@@ -68,7 +69,13 @@ export interface LiveSessionsOptions {
    * events (src/evidence/): one recording session per room while it has
    * publishers. Undefined: nothing is recorded.
    */
-  evidence?: { root: string; signingKey: KeyObject; segmentSeconds?: number };
+  evidence?: {
+    root: string;
+    signingKey: KeyObject;
+    segmentSeconds?: number;
+    /** Called once a room's session is sealed (its manifest signed); the store mirror copies it from there. Must not throw. */
+    onSealed?: (room: string, sessionId: string) => void;
+  };
   /** Replaces the BlazeFace detector of masked renditions; tests use it to inject faults. */
   createDetector?: (config: MaskConfig, logger: Logger) => Promise<FrameDetector>;
 }
@@ -103,7 +110,8 @@ interface Subscriber {
   pc: RTCPeerConnection;
   senders: Map<MediaKind, RTCRtpSender>;
   /** Where its video comes from now: a publisher (passthrough) or a masked rendition; undefined until the first packet. */
-  videoSource: Publisher | MaskedPipeline | undefined;
+  /** What the subscriber's video now comes from; `cover` is the grey keyframe sent at a mask switch. */
+  videoSource: Publisher | MaskedPipeline | 'cover' | undefined;
   close: () => void;
 }
 
@@ -159,6 +167,8 @@ export class LiveSessions {
     this.#logger = options.logger;
     this.#hostAddresses = options.hostAddresses ?? ['127.0.0.1'];
     this.#pliIntervalMs = options.pliIntervalMs ?? 500;
+    // Made now, so that the first mask switch does not wait for ffmpeg.
+    coverKeyframe().catch((err: unknown) => this.#logger.warn({ err }, 'the cover keyframe could not be made; it is tried again at the next mask switch'));
     this.#maskConfig = options.maskConfig ?? parseMaskConfig(LIVE_MASK_DEFAULTS);
     this.#createDetector = options.createDetector;
     this.#maxSessions = options.maxSessions ?? 200;
@@ -584,6 +594,8 @@ export class LiveSessions {
     const sealing = recording.recorder.close().then((result) => {
       if (!result.ok) {
         this.#logger.error({ err: result.error, room: pub.room }, 'evidence session could not be sealed');
+      } else {
+        this.#evidence?.onSealed?.(pub.room, recording.recorder.sessionId);
       }
     });
     this.#sealing.add(sealing);
@@ -614,9 +626,41 @@ export class LiveSessions {
     } else if (event.type === 'mask-on') {
       const pub = this.#byParticipant.get(key(event.room, event.participant));
       if (pub) {
+        this.#coverPassthrough(pub);
         this.#startMasked(pub);
         pub.masked?.requestKeyframe();
       }
     }
+  }
+
+  /**
+   * At mask on: each non-hiring subscriber whose picture still comes from the
+   * passthrough gets the grey cover keyframe, so the last unmasked frame does
+   * not stay on its screen until the masked rendition's first keyframe (or
+   * for good, when no masked rendition can run).
+   */
+  #coverPassthrough(pub: Publisher): void {
+    const covered = (sub: Subscriber): boolean =>
+      sub.videoSource === pub && renditionFor(sub.role, this.#rooms.isMasked(pub.room, pub.participant)) === 'masked' && connected(sub);
+    if (!this.#subscribersOf(pub.room, pub.participant).some(covered)) {
+      return;
+    }
+    coverKeyframe().then((frame) => {
+      for (const sub of this.#subscribersOf(pub.room, pub.participant).filter(covered)) {
+        const sender = sub.senders.get('video');
+        if (!sender) {
+          continue;
+        }
+        const packets = packetizeVp8(frame, { timestamp: 0, seq: 0, ssrc: 0, payloadType: 96 });
+        const first = packets[0];
+        if (first) {
+          sender.replaceRTP(first.header, true); // continuous for the subscriber, like any new source
+        }
+        sub.videoSource = 'cover';
+        for (const packet of packets) {
+          this.#send(sub, sender, packet.serialize());
+        }
+      }
+    }, (err: unknown) => this.#logger.warn({ err, room: pub.room, participant: pub.participant }, 'the cover keyframe could not be made'));
   }
 }

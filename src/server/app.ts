@@ -7,6 +7,7 @@ import { LivemaskError, type Logger } from '../core/index.js';
 import { loadEvidenceKeys, recover } from '../evidence/index.js';
 import { parseMaskConfig } from '../config/index.js';
 import { LIVE_MASK_DEFAULTS, LiveSessions, registerLiveRoutes, type LiveSessionsOptions } from '../live/index.js';
+import { EvidenceMirror, openStore } from '../storage/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
 import { registerDemoPage, registerReplayPage } from './demo-page.js';
 import { registerEvidenceRoutes } from './evidence-routes.js';
@@ -56,6 +57,8 @@ export class LivemaskServer {
   /** The server's own log lines; requests log through Fastify's child of the same root. */
   readonly #logger: Logger;
   readonly #ownsRooms: boolean;
+  /** Copies sealed sessions to the S3 store, when one is configured. */
+  readonly #mirror: EvidenceMirror | undefined;
   readonly #streams = new Set<EventStream>();
   readonly #closeGraceMs: number;
   /** Requests whose response has not closed yet (event streams included). */
@@ -78,6 +81,7 @@ export class LivemaskServer {
     this.verifier = verifier;
     this.demoKey = demoKey;
     this.#ownsRooms = options.rooms === undefined;
+    this.#mirror = evidence?.mirror;
     this.rooms = options.rooms ?? new RoomRegistry();
     this.metrics = new ServerMetrics({
       roomCount: () => this.rooms.roomCount,
@@ -130,6 +134,8 @@ export class LivemaskServer {
         verifier,
         ...evidence,
         cacheDir: join(config.dataDir, 'replay-cache'),
+        exportsDir: join(config.dataDir, 'exports'),
+        retentionDays: config.retentionDays,
         logger: logger.child({ module: 'evidence-http' }),
       });
     }
@@ -244,6 +250,8 @@ export class LivemaskServer {
       await step(() => stream.close());
     }
     await step(() => this.live.close());
+    // Sealing is done; a copy in flight is aborted and redone at the next start.
+    await step(() => this.#mirror?.close());
     await step(() => this.#closeHttp());
     if (this.#ownsRooms) {
       await step(() => this.rooms.close());
@@ -263,7 +271,7 @@ export class LivemaskServer {
  * killed worker left open sealed as `recovered` before anything new is
  * recorded.
  */
-type PreparedEvidence = NonNullable<LiveSessionsOptions['evidence']> & { publicKey: KeyObject };
+type PreparedEvidence = NonNullable<LiveSessionsOptions['evidence']> & { publicKey: KeyObject; mirror?: EvidenceMirror };
 
 async function prepareEvidence(config: ServerConfig, logger: Logger): Promise<PreparedEvidence | undefined> {
   if (!config.evidence) {
@@ -279,5 +287,17 @@ async function prepareEvidence(config: ServerConfig, logger: Logger): Promise<Pr
   if (recovered.length > 0) {
     log.warn({ sessions: recovered.map((r) => `${r.room}/${r.sessionId}`) }, 'sealed evidence sessions left open by a previous run');
   }
-  return { root, signingKey: keys.signingKey, publicKey: keys.publicKey, segmentSeconds: config.segmentSeconds };
+  // With an S3 store, each sealed session is copied there: those not copied yet (sealed before, or just
+  // recovered) in the background from now, and every session sealed from now on.
+  const mirror = config.store.kind === 's3'
+    ? new EvidenceMirror({ root, store: openStore(config.store, root, log), retainDays: config.store.retainDays, logger: log })
+    : undefined;
+  mirror?.schedule();
+  return {
+    root,
+    signingKey: keys.signingKey,
+    publicKey: keys.publicKey,
+    segmentSeconds: config.segmentSeconds,
+    ...(mirror ? { mirror, onSealed: () => mirror.schedule() } : {}),
+  };
 }

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { LivemaskError } from '../core/index.js';
+import { describeS3Location, parseS3Url, type StoreConfig } from '../storage/index.js';
 
 /**
  * The configuration of `livemask serve`, read once at start from command-line
@@ -18,6 +19,7 @@ export interface ServeFlags {
   host?: string | undefined;
   data?: string | undefined;
   demo?: boolean | undefined;
+  publicUrl?: string | undefined;
 }
 
 /** The environment variable behind each field, and the flag that overrides it. */
@@ -32,6 +34,7 @@ const SOURCES = {
   drainMs: { env: 'LIVEMASK_DRAIN_MS', flag: undefined },
   redisUrl: { env: 'LIVEMASK_REDIS_URL', flag: undefined },
   capacity: { env: 'LIVEMASK_CAPACITY', flag: undefined },
+  publicUrl: { env: 'LIVEMASK_PUBLIC_URL', flag: '--public-url' },
   maxSessions: { env: 'LIVEMASK_MAX_SESSIONS', flag: undefined },
   maxMasked: { env: 'LIVEMASK_MAX_MASKED', flag: undefined },
   evidence: { env: 'LIVEMASK_EVIDENCE', flag: undefined },
@@ -39,12 +42,19 @@ const SOURCES = {
   lookahead: { env: 'LIVEMASK_LOOKAHEAD', flag: undefined },
   maskStyle: { env: 'LIVEMASK_MASK_STYLE', flag: undefined },
   detector: { env: 'LIVEMASK_DETECTOR', flag: undefined },
+  store: { env: 'LIVEMASK_STORE', flag: undefined },
+  s3Url: { env: 'LIVEMASK_S3_URL', flag: undefined },
+  s3LockMode: { env: 'LIVEMASK_S3_LOCK_MODE', flag: undefined },
+  retentionDays: { env: 'LIVEMASK_RETENTION_DAYS', flag: '--retention-days' },
 } as const;
 
 type Field = keyof typeof SOURCES;
 
 /** The smallest HS256 secret accepted, in bytes (RFC 7518 3.2: at least the hash size). */
 export const MIN_SECRET_BYTES = 32;
+
+/** Days a sealed evidence session is kept before `livemask evidence sweep` deletes it (unless its room is held). */
+export const DEFAULT_RETENTION_DAYS = 90;
 
 function integer(min: number, max: number, fallback: number): z.ZodType<number, string | undefined> {
   return z
@@ -109,8 +119,72 @@ const redisUrl = z.string().refine(
   { error: 'must be a redis:// or rediss:// URL' },
 );
 
+/** The WHIP/WHEP base URL a fleet worker advertises: http(s), no credentials, query or fragment; kept without a trailing slash. */
+const publicUrl = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
+      return z.NEVER;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
+      return z.NEVER;
+    }
+    if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+      ctx.addIssue({ code: 'custom', message: 'must not hold credentials, a query or a fragment' });
+      return z.NEVER;
+    }
+    return url.href.replace(/\/+$/, '');
+  });
+
+/** LIVEMASK_S3_URL, parsed; the URL may carry a secret, so no message echoes it. */
+const s3Url = z.string().transform((v, ctx) => {
+  const parsed = parseS3Url(v);
+  if ('problem' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.problem });
+    return z.NEVER;
+  }
+  return parsed.location;
+});
+
+/** Where sealed evidence is stored (src/storage/): shared by `serve` and `livemask evidence fetch`. */
+const storeFields = {
+  store: z.enum(['fs', 's3'], { error: 'must be fs or s3' }).optional().transform((v) => v ?? 'fs'),
+  s3Url: s3Url.optional(),
+  s3LockMode: z
+    .string()
+    .trim()
+    .toUpperCase()
+    .pipe(z.enum(['GOVERNANCE', 'COMPLIANCE'], { error: 'must be GOVERNANCE or COMPLIANCE' }))
+    .optional()
+    .transform((v) => v ?? 'GOVERNANCE'),
+};
+
+function refineStore(c: { store: 'fs' | 's3'; s3Url?: unknown }, ctx: z.RefinementCtx): void {
+  if (c.store === 's3' && c.s3Url === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['s3Url'], message: 'must be set when LIVEMASK_STORE=s3' });
+  }
+}
+
+type StoreFields = z.output<z.ZodObject<typeof storeFields>>;
+
+/** Objects copied to S3 are locked (where the bucket has Object Lock) for the retention the sweep applies, LIVEMASK_RETENTION_DAYS. */
+function toStoreConfig(c: StoreFields, env: NodeJS.ProcessEnv): StoreConfig {
+  return c.store === 's3' && c.s3Url !== undefined
+    ? { kind: 's3', location: c.s3Url, lockMode: c.s3LockMode, retainDays: parseRetentionConfig({}, env).retentionDays }
+    : { kind: 'fs' };
+}
+
+const StoreConfigSchema = z.object(storeFields).superRefine(refineStore);
+
 const ServerConfigSchema = z
   .object({
+    ...storeFields,
     port: integer(0, 65_535, 8080),
     host: host.optional().transform((v) => v ?? '127.0.0.1'),
     dataDir: z
@@ -126,10 +200,12 @@ const ServerConfigSchema = z
     drainMs: integer(0, 60_000, 0),
     redisUrl: redisUrl.optional(),
     capacity: integer(1, 256, 4),
+    publicUrl: publicUrl.optional(),
     maxSessions: integer(1, 100_000, 200),
     maxMasked: integer(0, 256, 4),
     evidence: booleanWith(true),
     segmentSeconds: integer(1, 600, 10),
+    retentionDays: integer(1, 36_500, DEFAULT_RETENTION_DAYS),
     lookahead: integer(0, 30, 2),
     maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
     detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
@@ -142,7 +218,8 @@ const ServerConfigSchema = z
         message: `no token key: set ${SOURCES.tokenSecret.env} or ${SOURCES.tokenPublicKey.env} (or run with --demo)`,
       });
     }
-  });
+  })
+  .superRefine(refineStore);
 
 /** The validated configuration of `livemask serve`. Holds secrets: never log it whole (see {@link describeServerConfig}). */
 export interface ServerConfig {
@@ -164,6 +241,8 @@ export interface ServerConfig {
   redisUrl?: string;
   /** Fleet rooms held at once; set only with redisUrl. */
   capacity?: number;
+  /** The WHIP/WHEP base URL the worker advertises to the fleet; default the URL it listens on. */
+  publicUrl?: string;
   /** WHIP and WHEP sessions open at once; more get 503 with Retry-After. */
   maxSessions: number;
   /** Masked renditions (decode, detect, encode) running at once; a masked publisher beyond gets 503. */
@@ -172,10 +251,14 @@ export interface ServerConfig {
   evidence: boolean;
   /** Length of an evidence segment; each opens on a keyframe. */
   segmentSeconds: number;
+  /** Days a sealed session is kept before the sweep (POST /v1/evidence/sweep) may delete it, unless held. */
+  retentionDays: number;
   /** The masked rendition: look-ahead in frames (latency), mask style, detector models. */
   lookahead: number;
   maskStyle: 'pixelate' | 'blur' | 'solid';
   detector: 'front' | 'back' | 'both';
+  /** Where sealed evidence is stored: the evidence root itself (`fs`), or mirrored to an S3 bucket. */
+  store: StoreConfig;
 }
 
 /**
@@ -197,6 +280,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     host: flags.host,
     dataDir: flags.data,
     demo: flags.demo === true ? 'true' : undefined,
+    publicUrl: flags.publicUrl,
   };
   for (const [field, value] of Object.entries(flagValues) as [Field, string | undefined][]) {
     if (value !== undefined) {
@@ -225,12 +309,15 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     maxMasked: c.maxMasked,
     evidence: c.evidence,
     segmentSeconds: c.segmentSeconds,
+    retentionDays: c.retentionDays,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
+    store: toStoreConfig(c, env),
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
     ...(c.redisUrl !== undefined ? { redisUrl: c.redisUrl, capacity: c.capacity } : {}),
+    ...(c.publicUrl !== undefined ? { publicUrl: c.publicUrl } : {}),
   };
 }
 
@@ -247,12 +334,59 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     maxMasked: c.maxMasked,
     evidence: c.evidence,
     segmentSeconds: c.segmentSeconds,
+    retentionDays: c.retentionDays,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
     redis: c.redisUrl !== undefined ? 'configured' : 'none',
+    store: c.store.kind === 's3' ? describeS3Location(c.store.location) : 'fs',
+    ...(c.store.kind === 's3' ? { s3LockMode: c.store.lockMode, s3RetainDays: c.store.retainDays } : {}),
     ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
+    ...(c.publicUrl !== undefined ? { publicUrl: c.publicUrl } : {}),
   };
+}
+
+/**
+ * The store configuration alone, from `LIVEMASK_STORE` and the `LIVEMASK_S3_*`
+ * variables (for commands that need no server configuration, such as
+ * `livemask evidence fetch`). Throws CONFIG_INVALID naming the variable.
+ */
+export function parseStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreConfig {
+  const fields = ['store', 's3Url', 's3LockMode'] as const;
+  const raw: Partial<Record<(typeof fields)[number], string>> = {};
+  for (const field of fields) {
+    const value = env[SOURCES[field].env];
+    if (value !== undefined) {
+      raw[field] = value;
+    }
+  }
+  const result = StoreConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = (issue?.path[0] ?? 'store') as Field;
+    throw new LivemaskError('CONFIG_INVALID', `${sourceName(field, false)}: ${issue?.message ?? 'invalid'}`);
+  }
+  return toStoreConfig(result.data, env);
+}
+
+
+
+const RetentionConfigSchema = z.object({ retentionDays: integer(1, 36_500, DEFAULT_RETENTION_DAYS) });
+
+/**
+ * The retention of `livemask evidence sweep`: `--retention-days`, else
+ * `LIVEMASK_RETENTION_DAYS`, else {@link DEFAULT_RETENTION_DAYS}. Throws
+ * CONFIG_INVALID naming the flag or variable, e.g.
+ * `--retention-days: must be a whole number from 1 to 36500`.
+ */
+export function parseRetentionConfig(flags: { retentionDays?: string | undefined }, env: NodeJS.ProcessEnv = process.env): { retentionDays: number } {
+  const fromFlag = flags.retentionDays !== undefined;
+  const value = fromFlag ? flags.retentionDays : env[SOURCES.retentionDays.env];
+  const result = RetentionConfigSchema.safeParse(value !== undefined ? { retentionDays: value } : {});
+  if (!result.success) {
+    throw new LivemaskError('CONFIG_INVALID', `${sourceName('retentionDays', fromFlag)}: ${result.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  return result.data;
 }
 
 /** The flag or variable to name in an error about `field`. */

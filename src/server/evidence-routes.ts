@@ -1,18 +1,22 @@
-import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
 import { AuthError, EvidenceError, LivemaskError, type Logger } from '../core/index.js';
 import {
   appendAudit,
   EVENT,
+  exportEvidence,
   FILES,
+  holdRoom,
   listSessions,
   parseLog,
   readAudit,
+  releaseRoom,
   replayMedia,
   replayTracks,
+  sweep,
   verify,
   verifyAudit,
   type AuditAction,
@@ -44,6 +48,10 @@ export interface EvidenceRoutesContext {
   signingKey: KeyObject | undefined;
   /** Derived files (the replay page's remuxed media), e.g. `<data>/replay-cache`. */
   cacheDir: string;
+  /** Where exported bundles are kept for download, e.g. `<data>/exports`. */
+  exportsDir: string;
+  /** The retention the sweep applies (LIVEMASK_RETENTION_DAYS). */
+  retentionDays: number;
   logger: Logger;
 }
 
@@ -149,6 +157,76 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
     return reply.type('video/webm').header('cache-control', 'no-store').header('content-length', bytes.length).send(bytes);
   });
 
+  app.post('/v1/evidence/rooms/:room/exports', hooks, async (request, reply) => {
+    const { room } = parse(RoomParams, request.params);
+    const { from, to } = parse(ExportBody, request.body);
+    const { actor, reason } = opsAccess(request);
+    const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}`;
+    const out = join(ctx.exportsDir, room, id);
+    await mkdir(join(ctx.exportsDir, room), { recursive: true });
+    const result = await exportEvidence({ root: ctx.root, room, from, to, out, actor, reason, publicKey: ctx.publicKey, logger: ctx.logger });
+    const r = result.report;
+    const sessions = r.source.sessions.map((x) => x.sessionId);
+    try {
+      await audit(request, room, 'export', {
+        ...(sessions.length === 1 && sessions[0] !== undefined ? { session: sessions[0] } : {}),
+        detail: { from: r.from, to: r.to, sessions, export: id, segments: r.bundle.counts.segments, reportSha256: result.reportSha256, bundleSha256: result.bundleSha256 },
+      });
+    } catch (err) {
+      await rm(result.dir, { recursive: true, force: true });
+      throw err;
+    }
+    return reply.code(201).header('location', `/v1/evidence/rooms/${room}/exports/${id}`).header('cache-control', 'no-store').send({
+      id, from: r.from, to: r.to, sessions, counts: r.bundle.counts, files: await bundleFiles(result.dir), reportSha256: result.reportSha256,
+    });
+  });
+
+  app.get('/v1/evidence/rooms/:room/exports/:id/*', hooks, async (request, reply) => {
+    const { room, id } = parse(RoomParams.extend({ id: IdSchema }), request.params);
+    const file = (request.params as { '*'?: string })['*'] ?? '';
+    const dir = join(ctx.exportsDir, room, id);
+    const files = await bundleFiles(dir).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new EvidenceError('EVIDENCE_NOT_FOUND', `no export ${id} of room ${room}`);
+      }
+      throw err;
+    });
+    if (!files.includes(file)) {
+      throw new EvidenceError('EVIDENCE_NOT_FOUND', `export ${id} has no file ${JSON.stringify(file)}`);
+    }
+    await audit(request, room, 'export', { detail: { export: id, download: file } });
+    const bytes = await readFile(join(dir, file));
+    const type = file.endsWith('.webm') ? 'video/webm' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+    return reply.type(type).header('cache-control', 'no-store').header('content-disposition', `attachment; filename="${file.split('/').pop() ?? 'file'}"`).send(bytes);
+  });
+
+  // Holds and releases audit themselves (the hold changes only with its audit entry).
+  app.post('/v1/evidence/rooms/:room/hold', hooks, async (request, reply) => {
+    const { room } = parse(RoomParams, request.params);
+    const { actor, reason } = opsAccess(request);
+    const result = await holdRoom(ctx.root, room, { actor, reason }, ctx.signingKey);
+    ctx.logger.info({ room, action: 'hold', reqId: request.id }, 'evidence held');
+    return reply.header('cache-control', 'no-store').send({ room, ...result.state, alreadyHeld: result.alreadyHeld });
+  });
+
+  app.post('/v1/evidence/rooms/:room/release', hooks, async (request, reply) => {
+    const { room } = parse(RoomParams, request.params);
+    const { actor, reason } = opsAccess(request);
+    const result = await releaseRoom(ctx.root, room, { actor, reason }, ctx.signingKey);
+    ctx.logger.info({ room, action: 'release', reqId: request.id }, 'evidence released');
+    return reply.header('cache-control', 'no-store').send({ room, ...result.state });
+  });
+
+  // Each deletion is audited in its room by the sweep, with this token's sub as the actor.
+  app.post('/v1/evidence/sweep', hooks, async (request, reply) => {
+    const { dryRun } = parse(z.object({ dryRun: z.boolean().optional() }).passthrough(), request.body ?? {});
+    const { actor } = opsAccess(request);
+    const result = await sweep(ctx.root, {
+      retentionDays: ctx.retentionDays, actor, dryRun: dryRun === true, logger: ctx.logger, ...(ctx.signingKey ? { signingKey: ctx.signingKey } : {}),
+    });
+    return reply.header('cache-control', 'no-store').send(result);
+  });
+
   app.get('/v1/evidence/rooms/:room/audit', hooks, async (request, reply) => {
     const { room } = parse(RoomParams, request.params);
     const entries = await readAudit(ctx.root, room);
@@ -235,6 +313,17 @@ async function sessionTimeline(ctx: EvidenceRoutesContext, room: string, session
       .filter((e) => e.type !== EVENT.segmentSealed)
       .map((e) => ({ seq: e.seq, at: e.at, offsetMs: Date.parse(e.at) - t0, type: e.type, data: e.data })),
   };
+}
+
+const ExportBody = z.object({ from: z.string().min(1), to: z.string().min(1) }).passthrough();
+
+/** Every file of a bundle, relative to it, sorted (what may be downloaded). */
+async function bundleFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
+    .sort();
 }
 
 function reasonOf(request: FastifyRequest): unknown {

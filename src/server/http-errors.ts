@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AuthError, EvidenceError, LivemaskError } from '../core/index.js';
+import { AuthError, LivemaskError } from '../core/index.js';
 
 /**
  * Every error response is JSON `{ error: CODE, message }`. Messages of 4xx
@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAVAILABLE'
+  | 'NOT_INTACT'
+  | 'NOT_HELD'
   | 'INTERNAL';
 
 export interface ErrorBody {
@@ -35,6 +37,15 @@ const FASTIFY_ERRORS: Record<string, { status: number; error: ErrorCode; message
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, error: 'BAD_REQUEST', message: 'body is not valid JSON' },
 };
 
+/** Errors of the evidence operations that are the request's fault or the evidence's state, not ours. */
+const EVIDENCE_ERRORS: Partial<Record<string, { status: number; error: ErrorCode }>> = {
+  EVIDENCE_NOT_FOUND: { status: 404, error: 'NOT_FOUND' },
+  EVIDENCE_BAD_ID: { status: 400, error: 'BAD_REQUEST' },
+  BAD_USAGE: { status: 400, error: 'BAD_REQUEST' },
+  EVIDENCE_INVALID: { status: 409, error: 'NOT_INTACT' },
+  EVIDENCE_NOT_HELD: { status: 409, error: 'NOT_HELD' },
+};
+
 /** The error handler of the app: maps an error to its status and JSON body, and logs it without secrets. */
 export function handleError(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err instanceof AuthError) {
@@ -48,9 +59,10 @@ export function handleError(err: FastifyError | Error, request: FastifyRequest, 
     request.log.info({ error: err.code }, `bad request: ${err.message}`);
     return sendError(reply, 400, 'BAD_REQUEST', err.message);
   }
-  if (err instanceof EvidenceError && (err.code === 'EVIDENCE_NOT_FOUND' || err.code === 'EVIDENCE_BAD_ID')) {
-    request.log.info({ error: err.code }, err.message);
-    return err.code === 'EVIDENCE_NOT_FOUND' ? sendError(reply, 404, 'NOT_FOUND', err.message) : sendError(reply, 400, 'BAD_REQUEST', err.message);
+  const evidence = err instanceof LivemaskError ? EVIDENCE_ERRORS[err.code] : undefined;
+  if (evidence) {
+    request.log.info({ error: (err as LivemaskError).code }, err.message);
+    return sendError(reply, evidence.status, evidence.error, err.message);
   }
   const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
   const known = code !== undefined ? FASTIFY_ERRORS[code] : undefined;

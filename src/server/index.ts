@@ -1,5 +1,6 @@
 export { LivemaskServer, type LivemaskServerOptions } from './app.js';
-export { describeServerConfig, MIN_SECRET_BYTES, parseServerConfig, prepareDataDir, type ServeFlags, type ServerConfig } from './config.js';
+export { DEFAULT_RETENTION_DAYS, describeServerConfig, MIN_SECRET_BYTES, parseRetentionConfig, parseServerConfig, parseStoreConfig, prepareDataDir, type ServeFlags, type ServerConfig } from './config.js';
+export { postRoomEvent, switchMask } from './room-routes.js';
 export { STAGES, type MediaMetrics, type ServerMetrics, type Stage } from './metrics.js';
 export {
   RoomRegistry,

@@ -25,7 +25,10 @@ export interface RoomRoutesContext {
 
 const MaskBody = z.strictObject({ masked: z.boolean() });
 
-/** A posted room event: a name the live-room server chooses, and JSON data kept as given. */
+/**
+ * A posted room event: a name the live-room server chooses, and JSON data kept as given.
+ * The client library checks the same rule (PostedEventSchema in src/fleet/room-channel.ts).
+ */
 const MAX_POSTED_BYTES = 16 * 1024;
 const PostedEventBody = z.strictObject({
   type: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, { error: 'must be 1-64 of a-z 0-9 . _ - (starting with a letter or digit)' }),
@@ -43,8 +46,7 @@ export function registerRoomRoutes(app: FastifyInstance, ctx: RoomRoutesContext)
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
       throw new LivemaskError('BAD_REQUEST', `body must be {"masked": true|false}: ${where}${issue?.message ?? 'invalid'}`);
     }
-    const event = ctx.rooms.setMask(room, participant, body.data.masked);
-    ctx.logger.info({ room, participant, masked: body.data.masked, changed: event !== undefined }, 'mask switched');
+    switchMask(ctx.rooms, ctx.logger, room, participant, body.data.masked);
     return reply.code(204).send();
   });
 
@@ -58,11 +60,28 @@ export function registerRoomRoutes(app: FastifyInstance, ctx: RoomRoutesContext)
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
       throw new LivemaskError('BAD_REQUEST', `body must be {"type": "<name>", "data": {...}}: ${where}${issue?.message ?? 'invalid'}`);
     }
-    const event = ctx.rooms.post(room, body.data.type, body.data.data ?? {});
-    // The data may hold personal details (an offer's terms): only the name is logged.
-    ctx.logger.info({ room, name: body.data.type, seq: event.seq }, 'room event posted');
+    const event = postRoomEvent(ctx.rooms, ctx.logger, room, body.data.type, body.data.data ?? {});
     return reply.code(202).send({ seq: event.seq, at: event.at });
   });
+}
+
+/**
+ * Switches a participant's mask: what `PUT .../mask` does once the request
+ * is checked, shared with the fleet's command channel (src/fleet/room-relay.ts).
+ * Returns the event recorded, or undefined when the mask already was so.
+ */
+export function switchMask(rooms: RoomRegistry, logger: Logger, room: string, participant: string, masked: boolean): RoomEvent | undefined {
+  const event = rooms.setMask(room, participant, masked);
+  logger.info({ room, participant, masked, changed: event !== undefined }, 'mask switched');
+  return event;
+}
+
+/** Records a posted event: what `POST .../events` does once the request is checked, shared with the fleet's command channel. */
+export function postRoomEvent(rooms: RoomRegistry, logger: Logger, room: string, type: string, data: Record<string, unknown>): RoomEvent {
+  const event = rooms.post(room, type, data);
+  // The data may hold personal details (an offer's terms): only the name is logged.
+  logger.info({ room, name: type, seq: event.seq }, 'room event posted');
+  return event;
 }
 
 function openEvents(ctx: RoomRoutesContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -9,10 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../server/helpers.js';
 import { clipPath, hasTestData, noDataReason, repoRoot } from '../support/paths.js';
 import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
+import { collectSamples, installMediaPipeAuditor, mediapipeFacesIn, startSampling, type FrameSample } from './mediapipe-auditor.js';
 import {
   expectAudienceWhileMasked,
   facesIn,
   lumaVariance,
+  maskSwitchTimes,
   MIN_LUMA_VARIANCE,
   pageEvents,
   rtcState,
@@ -25,13 +27,25 @@ import {
  * The demo page (`livemask serve --demo`, GET /) in Debian's Chromium: its
  * fake camera plays a real face clip, the applicant pane publishes it with
  * WHIP as a masked applicant, and the streamer and audience panes subscribe
- * with WHEP. Screenshots go to .tmp/browser/ (ignored by git).
+ * with WHEP. Two independent auditors look for the face: MediaPipe's face
+ * detector inside the page, on frames of each pane's <video> as the browser
+ * presents them (mediapipe-auditor.ts; its own test is
+ * mediapipe-auditor.test.ts), and YuNet in Node, on frames grabbed from the
+ * page. Screenshots go to .tmp/browser/ (ignored by git).
  */
 
 const CHROMIUM = process.env.LIVEMASK_CHROMIUM ?? '/usr/bin/chromium';
 const CLIP = 'clm_franck_talking_face';
 const ROOM = 'room-browser';
 const SHOTS = join(repoRoot, '.tmp', 'browser');
+/** Frames MediaPipe audits per check: spread over a few seconds of the stream, since it audits each new frame once it is free. */
+const STREAMER_FRAMES = 10;
+const MASKED_FRAMES = 24;
+const AFTER_MASK_ON_FRAMES = 16;
+/** The masked rendition may run at a frame a second or less on a loaded 2-core machine. */
+const MASKED_SAMPLING_MS = 60_000;
+/** Packets the server forwarded just before a mask switch may still be on the loopback (as in test/live). */
+const LOOPBACK_MS = 100;
 
 const skipReason = !existsSync(CHROMIUM)
   ? `needs Chromium at ${CHROMIUM} (scripts/setup.sh --test, or set LIVEMASK_CHROMIUM)`
@@ -48,6 +62,11 @@ async function fakeCamera(dir: string): Promise<string> {
     timeout: 30_000,
   });
   return y4m;
+}
+
+/** Frames in which the auditor found a face, for the failure message. */
+function withFaces(samples: readonly FrameSample[]): FrameSample[] {
+  return samples.filter((s) => s.faces.length > 0);
 }
 
 async function screenshot(page: Page, name: string): Promise<void> {
@@ -84,6 +103,7 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (err) => console.error(`demo page error: ${err.message}`));
     await page.goto(`${srv.url}/?room=${ROOM}`);
+    await installMediaPipeAuditor(page);
   });
 
   afterAll(async () => {
@@ -107,6 +127,13 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     await until(() => videoState(page, 'streamer'), (v) => v.currentTime > first.currentTime + 0.5, 5000, 'streamer time to advance');
     expect((await rtcState(page, 'streamer')).videoFramesDecoded).toBeGreaterThan(10);
     expect(await lumaVariance(page, 'streamer')).toBeGreaterThan(MIN_LUMA_VARIANCE);
+    await startSampling(page, 'streamer');
+    const frames = await collectSamples(page, 'streamer', STREAMER_FRAMES, 20_000);
+    expect(new Set(frames.map((f) => f.presentedFrames)).size, 'distinct streamer frames audited').toBe(frames.length);
+    expect(
+      frames.filter((f) => f.faces.length !== 1),
+      'streamer frames in which MediaPipe does not find exactly one face',
+    ).toEqual([]);
   });
 
   it('shows the audience the masked rendition, never a face, while the applicant is masked', async () => {
@@ -116,10 +143,15 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
       15_000,
       'audio and masked video at the audience',
     );
+    await startSampling(page, 'audience');
     // Meanwhile the streamer keeps decoding, so video was there to leak.
     const streamer = (await rtcState(page, 'streamer')).videoFramesDecoded;
     await until(() => rtcState(page, 'streamer'), (s) => s.videoFramesDecoded > streamer + 30, 5000, '30 more frames at the streamer');
     await expectAudienceWhileMasked(page, yunet);
+    const frames = await collectSamples(page, 'audience', MASKED_FRAMES, MASKED_SAMPLING_MS);
+    expect(frames.every((f) => f.width > 0 && f.height > 0)).toBe(true);
+    expect(new Set(frames.map((f) => f.presentedFrames)).size, 'distinct audience frames audited').toBe(frames.length);
+    expect(withFaces(frames), 'audience frames in which MediaPipe finds a face while masked').toEqual([]);
     await until(() => statusText(page, 'streamer'), (t) => t.includes('frames decoded'), 3000, 'the streamer status line');
     await screenshot(page, 'demo-masked.png');
   });
@@ -131,6 +163,7 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     await until(() => rtcState(page, 'audience'), (s) => s.videoFramesDecoded > before + 10, 5000, 'video frames at the audience');
     await until(() => videoState(page, 'audience'), (v) => v.width > 0, 2000, 'audience video size');
     await until(() => lumaVariance(page, 'audience'), (v) => v > MIN_LUMA_VARIANCE, 3000, 'a frame that is not blank at the audience');
+    await until(() => mediapipeFacesIn(page, 'audience'), (faces) => faces.length > 0, 5000, 'MediaPipe to find the face at the audience');
     if (yunet) {
       const auditor = yunet;
       await until(() => facesIn(page, 'audience', auditor), (faces) => faces.length > 0, 5000, 'the face at the audience');
@@ -138,5 +171,34 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     expect(await page.locator('#mask').isChecked()).toBe(false);
     await until(() => statusText(page, 'audience'), (t) => t.includes('frames decoded'), 3000, 'the audience status line');
     await screenshot(page, 'demo-unmasked.png');
+  });
+
+  it('mask on again through the page toggle: no audience frame received after the switch shows a face', async () => {
+    const switches = (await maskSwitchTimes(page)).length;
+    await startSampling(page, 'audience');
+    await page.locator('#mask').check();
+    await until(
+      () => pageEvents(page),
+      (types) => types.lastIndexOf('mask-on') > types.lastIndexOf('mask-off'),
+      3000,
+      'the mask-on event',
+    );
+    const times = await until(() => maskSwitchTimes(page), (t) => t.length > switches, 3000, 'the mask PUT in resource timing');
+    const switchedAt = times[times.length - 1] ?? Number.POSITIVE_INFINITY;
+    // Frames whose last packet arrived after the switch (and its loopback allowance); a frame without receiveTime is kept, and fails below.
+    const after = await collectSamples(
+      page,
+      'audience',
+      AFTER_MASK_ON_FRAMES,
+      MASKED_SAMPLING_MS,
+      (f) => f.receiveTime === null || f.receiveTime > switchedAt + LOOPBACK_MS,
+    );
+    const first = Math.min(...after.map((f) => (f.receiveTime ?? switchedAt) - switchedAt));
+    console.log(`MediaPipe audited ${after.length} audience frames after mask on; the first arrived ${first.toFixed(0)} ms after the switch`);
+    expect(after.filter((f) => f.receiveTime === null), 'audience frames without receiveTime').toEqual([]);
+    expect(withFaces(after), 'audience frames received after mask on in which MediaPipe finds a face').toEqual([]);
+    expect(await page.locator('#mask').isChecked()).toBe(true);
+    await expectAudienceWhileMasked(page, yunet);
+    await screenshot(page, 'demo-masked-again.png');
   });
 });

@@ -95,6 +95,16 @@ export function pageEvents(page: Page): Promise<string[]> {
   return page.evaluate<string[]>('window.livemask.events.map((e) => e.type)');
 }
 
+/**
+ * When the page's mask switches (its PUT …/mask requests) got their answers:
+ * responseEnd from Resource Timing, in the page's performance.now() time, oldest first.
+ */
+export function maskSwitchTimes(page: Page): Promise<number[]> {
+  return page.evaluate<number[]>(
+    `performance.getEntriesByType('resource').filter((e) => /\\/participants\\/[^/]+\\/mask$/.test(new URL(e.name).pathname)).map((e) => e.responseEnd)`,
+  );
+}
+
 /** Polls `probe` until `test` holds; the error names `what` and the last value seen. */
 export async function until<T>(probe: () => Promise<T>, test: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,10 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadEvidenceKeys, readAudit } from '../../src/evidence/index.js';
+import { loadEvidenceKeys, readAudit, verify, verifyBundle } from '../../src/evidence/index.js';
 import { tamperSuite } from './tamper-suite.js';
 import { mintToken, type Role } from '../../src/server/index.js';
 import { RECORDED_PARTICIPANTS, recordThroughWebrtc, type WebrtcRecording } from './webrtc-recording.js';
@@ -71,6 +72,15 @@ describe.skipIf(!hasTestData)(`evidence recorded through WebRTC, for ops: tamper
       `/v1/evidence/rooms/${ROOM}/sessions/${session()}/media/alice`,
     ];
 
+    const posts = (): string[] => [
+      `/v1/evidence/rooms/${ROOM}/exports`,
+      `/v1/evidence/rooms/${ROOM}/hold`,
+      `/v1/evidence/rooms/${ROOM}/release`,
+      '/v1/evidence/sweep',
+    ];
+    const post = (path: string, t: string, body: Record<string, unknown>): Promise<Response> =>
+      fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
     it('gives 403 to every other role on every evidence route, and 401 without a token', async () => {
       const roles: Role[] = ['streamer', 'cohost', 'guest', 'recruiter', 'applicant', 'audience', 'control'];
       for (const role of roles) {
@@ -79,7 +89,12 @@ describe.skipIf(!hasTestData)(`evidence recorded through WebRTC, for ops: tamper
           const res = await get(path, t, 'curious');
           expect(res.status, `${role} ${path}`).toBe(403);
         }
+        for (const path of posts()) {
+          const res = await post(path, t, { reason: 'curious', from: '2020-01-01T00:00:00Z', to: '2030-01-01T00:00:00Z' });
+          expect(res.status, `${role} POST ${path}`).toBe(403);
+        }
       }
+      expect((await readAudit(rec.root, ROOM)).length).toBe(0);
       expect((await get(`/v1/evidence/rooms/${ROOM}`, undefined, 'curious')).status).toBe(401);
       const forged = `${ops.slice(0, -4)}AAAA`;
       expect((await get(`/v1/evidence/rooms/${ROOM}`, forged, 'curious')).status).toBe(401);
@@ -129,6 +144,72 @@ describe.skipIf(!hasTestData)(`evidence recorded through WebRTC, for ops: tamper
       expect(types).toEqual(expect.arrayContaining(['room:participant-joined', 'room:mask-on', 'room:posted', 'room:participant-left']));
       expect(tl.events.find((e) => e.type === 'room:posted')?.data).toMatchObject({ name: 'offer-sent', data: { offer: 'o-1' } });
       expect(tl.media.map((m) => m.participant).sort()).toEqual([...RECORDED_PARTICIPANTS]);
+    });
+  });
+
+  describe('export, hold, release and sweep over HTTP', () => {
+    const post = (path: string, t: string, body: Record<string, unknown>): Promise<Response> =>
+      fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+    it('exports a range: the bundle downloads file by file and verifies elsewhere with only the public key; each step is audited', async () => {
+      const tl = (await (await get(`/v1/evidence/rooms/${ROOM}/sessions/${rec.sessionId}/timeline`, ops, 'export prep')).json()) as { startedAt: string };
+      const t0 = Date.parse(tl.startedAt);
+      const from = new Date(t0 + 3000).toISOString();
+      const to = new Date(t0 + 7000).toISOString();
+      expect((await post(`/v1/evidence/rooms/${ROOM}/exports`, ops, { from, to })).status).toBe(400); // no reason
+      const res = await post(`/v1/evidence/rooms/${ROOM}/exports`, ops, { from, to, reason: 'dispute #41: export' });
+      expect(res.status).toBe(201);
+      const body = (await res.json()) as { id: string; files: string[]; counts: { segments: number } };
+      expect(res.headers.get('location')).toBe(`/v1/evidence/rooms/${ROOM}/exports/${body.id}`);
+      expect(body.files).toEqual(expect.arrayContaining(['bundle.json', 'clip.webm', 'report.json', 'report.txt', 'timeline.json']));
+      expect(body.counts.segments).toBeGreaterThanOrEqual(4);
+      const elsewhere = await mkdtemp(join(tmpdir(), 'livemask-bundle-http-'));
+      try {
+        for (const file of body.files) {
+          const got = await get(`/v1/evidence/rooms/${ROOM}/exports/${body.id}/${file}`, ops, 'dispute #41: download');
+          expect(got.status, file).toBe(200);
+          await mkdir(dirname(join(elsewhere, file)), { recursive: true });
+          await writeFile(join(elsewhere, file), Buffer.from(await got.arrayBuffer()));
+        }
+        expect(await verifyBundle(elsewhere, publicKey)).toMatchObject({ ok: true });
+      } finally {
+        await rm(elsewhere, { recursive: true, force: true });
+      }
+      expect((await get(`/v1/evidence/rooms/${ROOM}/exports/${body.id}/../../evidence-keys/demo.pem`, ops, 'probe')).status).toBe(404);
+      expect((await get(`/v1/evidence/rooms/${ROOM}/exports/${body.id}/nope.txt`, ops, 'probe')).status).toBe(404);
+      const audit = await readAudit(rec.root, ROOM);
+      expect(audit.filter((e) => e.type === 'export' && e.data.reason === 'dispute #41: export')).toHaveLength(1);
+      expect(audit.filter((e) => e.type === 'export' && e.data.reason === 'dispute #41: download')).toHaveLength(body.files.length);
+    });
+
+    it('refuses a backwards range (400) and a range with no recording (404)', async () => {
+      const bad = await post(`/v1/evidence/rooms/${ROOM}/exports`, ops, { from: '2030-01-02T00:00:00Z', to: '2030-01-01T00:00:00Z', reason: 'check' });
+      expect(bad.status).toBe(400);
+      const empty = await post(`/v1/evidence/rooms/${ROOM}/exports`, ops, { from: '2020-01-01T00:00:00Z', to: '2020-01-02T00:00:00Z', reason: 'check' });
+      expect(empty.status).toBe(404);
+    });
+
+    it('holds and releases the room (audited); the sweep runs over HTTP for a room-"*" token and keeps sessions within retention', async () => {
+      const held = await post(`/v1/evidence/rooms/${ROOM}/hold`, ops, { reason: 'litigation hold #7' });
+      expect(held.status).toBe(200);
+      expect(await held.json()).toMatchObject({ room: ROOM, held: true, actor: 'ops-ann', reason: 'litigation hold #7' });
+      const all = await opsToken('*');
+      expect((await post('/v1/evidence/sweep', ops, { reason: 'nightly', dryRun: true })).status).toBe(403); // needs room "*"
+      const dry = await post('/v1/evidence/sweep', all, { reason: 'nightly', dryRun: true });
+      expect(dry.status).toBe(200);
+      // Fresh sessions are within the 90-day retention; which expired ones a hold keeps is tested in test/evidence/governance.test.ts.
+      expect(((await dry.json()) as { kept: { room: string; why: string }[] }).kept).toEqual(expect.arrayContaining([expect.objectContaining({ room: ROOM, why: 'retained' })]));
+      const released = await post(`/v1/evidence/rooms/${ROOM}/release`, ops, { reason: 'settled' });
+      expect(released.status).toBe(200);
+      expect(await released.json()).toMatchObject({ held: false });
+      const again = await post(`/v1/evidence/rooms/${ROOM}/release`, ops, { reason: 'settled' });
+      expect(again.status).toBe(409);
+      const after = ((await (await post('/v1/evidence/sweep', all, { reason: 'nightly', dryRun: true })).json()) as { kept: { room: string; why: string }[]; deleted: unknown[] });
+      expect(after.kept).toEqual(expect.arrayContaining([expect.objectContaining({ room: ROOM, why: 'retained' })]));
+      expect(after.deleted).toEqual([]);
+      const types = (await readAudit(rec.root, ROOM)).map((e) => e.type);
+      expect(types).toEqual(expect.arrayContaining(['hold', 'release']));
+      expect(await verify(rec.root, ROOM, publicKey)).toMatchObject({ ok: true });
     });
   });
 
@@ -221,6 +302,18 @@ describe.skipIf(!hasTestData)(`evidence recorded through WebRTC, for ops: tamper
       const path = join(SHOTS, 'replay.png');
       await page.screenshot({ path, fullPage: true });
       expect((await stat(path)).size).toBeGreaterThan(1000);
+    });
+
+    it('exports a range from the page: the export button makes a bundle, audited with the page\'s reason', async () => {
+      await page.locator('#export-from').fill('2');
+      await page.locator('#export-to').fill('6');
+      await page.locator('#export').click();
+      await until(() => page.locator('#status').textContent(), (t) => t?.startsWith('exported ') === true || t?.startsWith('export failed') === true, 30_000, 'the export');
+      expect(await page.locator('#status').textContent()).toMatch(/^exported /);
+      const result = JSON.parse((await page.locator('#export-result').textContent()) ?? '{}') as { id: string; files: string[] };
+      expect(result.files).toContain('clip.webm');
+      const audit = await readAudit(rec.root, ROOM);
+      expect(audit.some((e) => e.type === 'export' && e.data.reason === 'dispute #41: replay' && e.data.export === result.id)).toBe(true);
     });
 
     it('shows a clear error for a wrong token, and loads nothing', async () => {

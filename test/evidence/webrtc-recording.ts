@@ -1,6 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Manifest } from '../../src/evidence/index.js';
 import { mintToken } from '../../src/server/index.js';
 import { FfmpegSource, Publisher, waitFor } from '../live/peers.js';
 import { putMask, SECRET, startServer, token, type TestServer } from '../server/helpers.js';
@@ -26,7 +27,7 @@ export interface WebrtcRecording {
 export const RECORDED_PARTICIPANTS = ['alice', 'bob'] as const;
 
 export async function recordThroughWebrtc(room: string, seconds: number): Promise<WebrtcRecording> {
-  const srv = await startServer({ LIVEMASK_SEGMENT_SECONDS: '3' });
+  const srv = await startServer({ LIVEMASK_SEGMENT_SECONDS: '2' });
   const sources = [new FfmpegSource(), new FfmpegSource()];
   const publishers = [new Publisher(), new Publisher()];
   try {
@@ -67,7 +68,15 @@ export async function recordThroughWebrtc(room: string, seconds: number): Promis
     const sealed = (): string | undefined =>
       existsSync(join(root, room)) ? readdirSync(join(root, room)).find((s) => existsSync(join(root, room, s, 'manifest.sig'))) : undefined;
     await waitFor(() => sealed() !== undefined, 15_000, 'the signed manifest of the recorded room');
-    return { srv, room, root, sessionId: sealed() ?? '', maskOnAt };
+    const sessionId = sealed() ?? '';
+    const manifest = JSON.parse(readFileSync(join(root, room, sessionId, 'manifest.json'), 'utf8')) as Manifest;
+    for (const participant of RECORDED_PARTICIPANTS) {
+      const video = manifest.segments.filter((s) => s.participant === participant && s.kind === 'video').length;
+      if (video < 2) {
+        throw new Error(`the recording of ${participant} has ${video} video segments, the tests need 2 or more (ffmpeg: ${sources[0]?.stderr ?? ''})`);
+      }
+    }
+    return { srv, room, root, sessionId, maskOnAt };
   } catch (err) {
     for (const s of sources) {
       await s.stop();

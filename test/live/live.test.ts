@@ -9,6 +9,7 @@ import { bearer, putMask, SECRET, SseClient, startServer, token, type TestServer
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
 import { lumaRegion, ssim } from '../../src/eval/index.js';
 import { loadEvidenceKeys, verify } from '../../src/evidence/index.js';
+import { lumaStdDev } from '../support/frames.js';
 import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
 import { decodeVp8, FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
 
@@ -138,6 +139,7 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     await waitFor(() => audience.received.some((r) => r.kind === 'video' && r.at >= off && isRaw(r.payload)), 1000, 'passthrough video at the audience after mask off');
     await waitFor(() => audience.count('video', off) >= 30, 3000, 'more video after mask off');
 
+    const switching = Date.now();
     expect((await putMask(srv.url, ROOM, 'alice', { masked: true }, control)).status).toBe(204);
     const on = Date.now();
     await waitFor(() => publisher.written.filter((w) => w.at >= on).length >= 60, 5000, 'publisher packets after mask on');
@@ -150,6 +152,16 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect(recruiter.count('video', on + 100)).toBeGreaterThan(0);
     // The masked rendition comes back, from a keyframe.
     await waitFor(() => audience.count('video', on + 100) >= 30, 5000, 'masked video at the audience after mask on');
+    // Meanwhile the last unmasked picture did not stay on screen: the first frame after the switch is the flat grey cover.
+    // (The cover may arrive before the PUT's answer: look from just before the request.)
+    const fromSwitch = audience.videoPackets.filter((p) => p.at >= switching);
+    const firstKey = fromSwitch.findIndex((p) => ((p.packet.payload[0] ?? 0) & 0x10) !== 0 && ((p.packet.payload[1] ?? 1) & 0x01) === 0);
+    const [cover] = await decodeVp8(fromSwitch.slice(Math.max(0, firstKey)));
+    expect(cover).toBeDefined();
+    expect([cover?.width, cover?.height]).toEqual([160, 90]);
+    expect(cover && lumaStdDev(cover)).toBeLessThan(2);
+    expect((cover?.at ?? Infinity) - on).toBeLessThan(1000);
+    console.log(`cover keyframe at the audience ${String((cover?.at ?? 0) - switching)} ms after the mask switch was asked for`);
   });
 
   it('refuses bad requests with clear 4xx answers', async () => {

@@ -37,9 +37,11 @@ describe('server configuration', () => {
       maxMasked: 4,
       evidence: true,
       segmentSeconds: 10,
+      retentionDays: 90,
       lookahead: 2,
       maskStyle: 'pixelate',
       detector: 'back',
+      store: { kind: 'fs' },
       tokenSecret: SECRET,
     });
   });

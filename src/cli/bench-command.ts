@@ -1,0 +1,30 @@
+import { parseArgs } from 'node:util';
+import { LivemaskError } from '../core/index.js';
+import { EXIT } from './exit-codes.js';
+
+/**
+ * `livemask bench [--ep cpu|cuda] [--clips a,b] [--quick]`: the benchmark in
+ * bench/ (compiled into dist/bench/ with the package), loaded on demand so
+ * that the other commands do not load it.
+ */
+export async function benchCommand(args: string[]): Promise<number> {
+  let values: { ep?: string; clips?: string; quick?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { ep: { type: 'string' }, clips: { type: 'string' }, quick: { type: 'boolean' } },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (err) {
+    throw new LivemaskError('BAD_USAGE', err instanceof Error ? err.message : String(err));
+  }
+  const { parseBenchOptions, runBench } = await import('../../bench/index.js');
+  const options = parseBenchOptions({
+    ...(values.ep !== undefined ? { ep: values.ep } : {}),
+    ...(values.clips !== undefined ? { clips: values.clips.split(',').map((c) => c.trim()) } : {}),
+    quick: values.quick === true,
+  });
+  await runBench(options);
+  return EXIT.ok;
+}
