@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -6,6 +7,7 @@ import { FILES, listSessions, loadEvidenceKeys, recover, verify, type Manifest, 
 import { appendAudit, exportEvidence, verifyBundle } from '../evidence/index.js';
 import { evidenceGovernanceCommand, GOVERNANCE_COMMANDS } from './evidence-governance-command.js';
 import { evidenceFetchCommand } from './evidence-store-command.js';
+import { osUser } from './actor.js';
 import { EXIT } from './exit-codes.js';
 
 /**
@@ -28,9 +30,16 @@ export async function evidenceCommand(args: string[], logger: Logger): Promise<n
   const dataDir = resolve(values.data ?? process.env.LIVEMASK_DATA ?? './data');
   const root = join(dataDir, 'evidence');
   switch (sub) {
-    case 'list':
+    case 'list': {
       noPositionals('list', positionals);
-      return listCommand(root, values.room);
+      const code = await listCommand(root, values.room);
+      const rooms = new Set((await listSessions(root, values.room)).map((r) => r.room));
+      const signingKey = rooms.size > 0 ? (await loadEvidenceKeys({ dataDir, needSigning: false, logger })).signingKey : undefined;
+      for (const room of rooms) {
+        await auditRead(root, room, 'list', values, signingKey, logger);
+      }
+      return code;
+    }
     case 'verify': {
       if (values.bundle !== undefined) {
         return verifyBundleCommand(values.bundle, dataDir, positionals, logger);
@@ -41,6 +50,7 @@ export async function evidenceCommand(args: string[], logger: Logger): Promise<n
       }
       const keys = await loadEvidenceKeys({ dataDir, needSigning: false, logger });
       const result = await verify(root, room, keys.publicKey, values.session);
+      await auditRead(root, room, 'verify', values, keys.signingKey, logger, { intact: result.ok });
       if (result.ok) {
         process.stdout.write(`intact: room ${room}: ${describeCounts(result.counts)}\n`);
         return EXIT.ok;
@@ -96,6 +106,36 @@ function parseEvidenceArgs(args: string[]): { values: EvidenceFlags; positionals
     return { values, positionals };
   } catch (err) {
     throw new LivemaskError('BAD_USAGE', err instanceof Error ? err.message : String(err));
+  }
+}
+
+/**
+ * Audits a read from the command line in the room's audit log: the actor is
+ * `--actor`, else the OS user; the reason `--reason`, else "command line".
+ * Reading changes nothing, so a log that cannot be written (a read-only copy
+ * of the evidence) is reported on stderr and in the log, not fatal.
+ */
+async function auditRead(
+  root: string,
+  room: string,
+  action: 'list' | 'verify',
+  values: EvidenceFlags,
+  signingKey: KeyObject | undefined,
+  logger: Logger,
+  detail: Record<string, unknown> = {},
+): Promise<void> {
+  const record = {
+    actor: values.actor ?? osUser(),
+    action,
+    reason: values.reason ?? 'command line',
+    ...(values.session !== undefined ? { session: values.session } : {}),
+    detail: { ...detail, via: 'cli' },
+  };
+  try {
+    await appendAudit(root, room, record, signingKey);
+  } catch (err) {
+    logger.warn({ err, room, action }, 'this access could not be written to the audit log');
+    process.stderr.write(`livemask: warning: this ${action} of room ${room} could not be audited: ${err instanceof Error ? err.message : String(err)}\n`);
   }
 }
 

@@ -1,6 +1,5 @@
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EvidenceError, LivemaskError, type Logger } from '../core/index.js';
@@ -8,6 +7,7 @@ import {
   AUDIT_FILES, demoKeyDir, holdRoom, KEY_ENV, loadEvidenceKeys, readAudit, releaseRoom, sweep, verifyAudit, type ChainEntry, type SweepResult,
 } from '../evidence/index.js';
 import { parseRetentionConfig } from '../server/index.js';
+import { osUser } from './actor.js';
 import { EXIT } from './exit-codes.js';
 
 /**
@@ -214,22 +214,3 @@ async function exists(path: string, kind: 'file' | 'dir'): Promise<boolean> {
   }
 }
 
-/** The OS user name, the default actor of a hold or release. */
-function osUser(): string {
-  try {
-    const name = userInfo().username;
-    if (name.trim() !== '') {
-      return name;
-    }
-  } catch (err) {
-    // No passwd entry for this uid (a container, say): fall through to the environment.
-    if (!(err instanceof Error)) {
-      throw err;
-    }
-  }
-  const fromEnv = process.env.USER ?? process.env.LOGNAME;
-  if (fromEnv === undefined || fromEnv.trim() === '') {
-    throw new LivemaskError('BAD_USAGE', 'cannot tell the OS user name: give --actor <id>');
-  }
-  return fromEnv;
-}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../../src/cli/main.js';
-import { EvidenceRecorder, verify, type SegmentRecord } from '../../src/evidence/index.js';
+import { EvidenceRecorder, readAudit, verify, type SegmentRecord } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason } from '../support/paths.js';
 import { decodedFrameMd5, probeStream, readIvf, sourceIvf, type SourceFrame } from './helpers.js';
 import { tamperSuite } from './tamper-suite.js';
@@ -120,6 +120,12 @@ describe.skipIf(!hasTestData)(`evidence recording of a real face clip${hasTestDa
       const ok = await cli(['evidence', 'verify', ROOM, '--session', SESSION, '--data', data], env);
       expect(ok.code).toBe(0);
       expect(ok.out).toMatch(new RegExp(`^intact: room ${ROOM}: 1 session, ${segments.length} segments, \\d+ bytes, \\d+ events, \\d+ checkpoints\\n$`));
+      // Each read is audited: the OS user (or --actor) and the reason (or "command line").
+      await cli(['evidence', 'verify', ROOM, '--data', data, '--actor', 'ops-kim', '--reason', 'dispute #9'], env);
+      const audit = await readAudit(root, ROOM);
+      expect(audit.map((e) => e.type)).toEqual(['list', 'verify', 'verify']);
+      expect(audit[1]?.data).toMatchObject({ reason: 'command line', intact: true, via: 'cli', session: SESSION });
+      expect(audit[2]?.data).toMatchObject({ actor: 'ops-kim', reason: 'dispute #9' });
     });
 
     it('verify exits 1 naming the first problem, and 3 for an unknown room', async () => {
