@@ -22,6 +22,8 @@ export interface StreamsOptions {
   warmupFrames: number;
   /** Overrides the live default detector mode. */
   detector?: MaskConfig['detector'];
+  /** Execution provider of the detector (default cpu). */
+  ep?: MaskConfig['ep'];
   logger: Logger;
 }
 
@@ -182,7 +184,12 @@ function statsOf(stream: Stream, fps: number, lookahead: number, lateMs: number[
  * frames after the warm-up. CPU figures cover the whole replay.
  */
 export async function runStreams(clip: RtpClip, options: StreamsOptions): Promise<StreamsResult> {
-  const config = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, lookahead: options.lookahead, ...(options.detector ? { detector: options.detector } : {}) });
+  const config = parseMaskConfig({
+    ...LIVE_MASK_DEFAULTS,
+    lookahead: options.lookahead,
+    ...(options.detector ? { detector: options.detector } : {}),
+    ...(options.ep ? { ep: options.ep } : {}),
+  });
   const streams = Array.from({ length: options.count }, () => startStream(config, options));
   try {
     if (!(await until(() => streams.every((s) => s.detector.ready || s.errors.length > 0), 60_000))) {

@@ -1,91 +1,78 @@
-// Offline `livemask mask` speed against a floor measured in the same run.
-//   npx tsx bench/offline-mask.ts [--clip lp_source_s18] [--runs 3] [--detector both]
-// Floor: one plain ffmpeg decode + encode of the same clip with exactly the
-// encoder settings livemask uses (media's encoderArgs). Masked: the built CLI
-// (node bin/livemask.js mask). CPU time is user+sys of the command and all
-// its children (bash `times`), so ffmpeg's work is counted on both sides.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, hostname, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { encoderArgs, probe } from '../src/media/index.js';
-import { percentile } from '../src/pipeline/index.js';
+// Offline `livemask mask` against its floor, on one clip, in the same run.
+// Floor: one plain ffmpeg decode + encode of the clip with exactly the encoder
+// settings livemask uses (media's encoderArgs with `source`). Masked: the
+// built CLI, `node bin/livemask.js mask` with the file defaults. CPU time is
+// user + sys of each command and all its children, so ffmpeg's work counts
+// on both sides. Then the masked output goes through the leak evaluation.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encoderArgs } from '../src/media/index.js';
+import type { StageSummary } from '../src/pipeline/index.js';
+import { leaksOf, type LeakSummary } from './leaks.js';
+import { measureShell, pipeline, type Measured } from './measure.js';
+import type { PreparedClip } from './prepare-clip.js';
+import { median, round } from './stats.js';
 
-const { values } = parseArgs({
-  options: {
-    clip: { type: 'string', default: 'lp_source_s18' },
-    runs: { type: 'string', default: '3' },
-    detector: { type: 'string', default: 'both' },
-    'tile-every': { type: 'string' },
-  },
-});
-const root = resolve(import.meta.dirname, '..');
-const data = resolve(root, process.env.LIVEMASK_TEST_DATA ?? '../shared/data');
-const clip = join(data, 'videos', `${values.clip}.mp4`);
-const runs = Number(values.runs);
-const work = mkdtempSync(join(tmpdir(), 'livemask-bench-'));
-
-interface Run {
-  wallS: number;
-  cpuS: number;
+export interface OfflineRow {
+  clip: string;
+  width: number;
+  height: number;
+  fps: number;
+  frames: number;
+  durationS: number;
+  runs: number;
+  floor: { cpuS: number; wallS: number };
+  masked: { cpuS: number; wallS: number; fps: number; ep: string };
+  /** Masked CPU seconds over the floor's, same frames (so also per frame). */
+  cpuRatio: number;
+  wallRatio: number;
+  leaks: LeakSummary;
+  /** The masked run's own per-stage times (its --report), last run. */
+  pipelineStages: Record<string, StageSummary>;
 }
 
-const quote = (a: string): string => `'${a.replace(/'/g, "'\\''")}'`;
+export interface OfflineOptions {
+  clip: PreparedClip;
+  runs: number;
+  ep: 'cpu' | 'cuda';
+  root: string;
+  work: string;
+}
 
-/** Runs a command under bash and returns wall time and children's CPU time. */
-function measure(argv: string[]): Run {
-  const t = performance.now();
-  const r = spawnSync('bash', ['-c', `${argv.map(quote).join(' ') } >/dev/null 2>&1 || exit 97; times`], { encoding: 'utf8' });
-  const wallS = (performance.now() - t) / 1000;
-  if (r.status !== 0) {
-    throw new Error(`command failed (${r.status}): ${argv.join(' ')}`);
+const med = (rs: Measured[], k: keyof Measured): number => round(median(rs.map((r) => r[k])), 3);
+
+export async function benchOffline(o: OfflineOptions): Promise<OfflineRow> {
+  const { clip } = o;
+  const m = clip.media;
+  const floorOut = join(o.work, `${clip.name}-floor.mp4`);
+  const maskedOut = join(o.work, `${clip.name}-masked.mp4`);
+  const report = join(o.work, `${clip.name}-report.json`);
+  const floorArgs = encoderArgs({ source: clip.video, output: floorOut, width: m.width, height: m.height, fps: m.fps, codec: 'h264', ...(m.hasAudio ? { audioFrom: clip.video } : {}) });
+  const maskArgs = [process.execPath, join(o.root, 'bin', 'livemask.js'), 'mask', clip.video, '-o', maskedOut, '--ep', o.ep, '--report', report];
+  const floor: Measured[] = [];
+  const masked: Measured[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    floor.push(await measureShell(pipeline(['ffmpeg', ...floorArgs])));
+    masked.push(await measureShell(`LIVEMASK_LOG_LEVEL=warn ${pipeline(maskArgs)}`));
   }
-  const lines = r.stdout.trim().split('\n');
-  const children = (lines[1] ?? '').match(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/);
-  if (!children) {
-    throw new Error(`cannot read times: ${r.stdout}`);
-  }
-  const [, um, us, sm, ss] = children.map(Number) as [number, number, number, number, number];
-  return { wallS, cpuS: um * 60 + us + sm * 60 + ss };
-}
-
-const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
-
-const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
-if (build.status !== 0) {
-  throw new Error('build failed');
-}
-const info = await probe(clip);
-const durationS = info.durationMs / 1000;
-const floorOut = join(work, 'floor.mp4');
-const maskedOut = join(work, 'masked.mp4');
-const report = join(work, 'report.json');
-const floorArgs = encoderArgs({ source: clip, output: floorOut, width: info.width, height: info.height, fps: info.fps, codec: 'h264', ...(info.hasAudio ? { audioFrom: clip } : {}) });
-const floor: Run[] = [];
-const masked: Run[] = [];
-for (let i = 0; i < runs; i++) {
-  floor.push(measure(['ffmpeg', ...floorArgs]));
-  masked.push(measure([process.execPath, join(root, 'bin/livemask.js'), 'mask', clip, '-o', maskedOut, '--detector', String(values.detector), '--report', report, ...(values['tile-every'] !== undefined ? ['--tile-every', values['tile-every']] : [])]));
-}
-const stages = (JSON.parse(readFileSync(report, 'utf8')) as { totals: { stages: Record<string, { p50: number; p95: number; p99: number }> } }).totals.stages;
-rmSync(work, { recursive: true, force: true });
-
-const fCpu = median(floor.map((r) => r.cpuS));
-const mCpu = median(masked.map((r) => r.cpuS));
-const mWall = median(masked.map((r) => r.wallS));
-const fWall = median(floor.map((r) => r.wallS));
-console.log(`# offline livemask mask — ${values.clip} ${info.width}x${info.height} @ ${info.fps.toFixed(2)} fps, ${durationS.toFixed(1)} s`);
-console.log(`host ${hostname()}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${new Date().toISOString()}, runs ${runs}, detector ${values.detector}, tile-every ${values['tile-every'] ?? 'default'}`);
-console.log('');
-console.log('| measure | floor (ffmpeg transcode) | livemask mask | ratio |');
-console.log('| --- | --- | --- | --- |');
-console.log(`| CPU s (median) | ${fCpu.toFixed(2)} | ${mCpu.toFixed(2)} | ${(mCpu / fCpu).toFixed(2)} |`);
-console.log(`| wall s (median) | ${fWall.toFixed(2)} | ${mWall.toFixed(2)} | ${(mWall / fWall).toFixed(2)} |`);
-console.log(`| × real time | ${(durationS / fWall).toFixed(2)} | ${(durationS / mWall).toFixed(2)} | |`);
-console.log('');
-console.log('| stage (per frame, last run) | p50 ms | p95 ms | p99 ms |');
-console.log('| --- | --- | --- | --- |');
-for (const [name, s] of Object.entries(stages)) {
-  console.log(`| ${name} | ${s.p50} | ${s.p95} | ${s.p99} |`);
+  const r = JSON.parse(readFileSync(report, 'utf8')) as { executionProvider: string; totals: { frames: number; stages: Record<string, StageSummary> } };
+  const fCpu = med(floor, 'cpuS');
+  const mCpu = med(masked, 'cpuS');
+  const fWall = med(floor, 'wallS');
+  const mWall = med(masked, 'wallS');
+  return {
+    clip: clip.name,
+    width: m.width,
+    height: m.height,
+    fps: round(m.fps, 3),
+    frames: r.totals.frames,
+    durationS: round(clip.frames / m.fps, 2),
+    runs: o.runs,
+    floor: { cpuS: fCpu, wallS: fWall },
+    masked: { cpuS: mCpu, wallS: mWall, fps: round(r.totals.frames / mWall, 2), ep: r.executionProvider },
+    cpuRatio: round(mCpu / fCpu, 2),
+    wallRatio: round(mWall / fWall, 2),
+    leaks: await leaksOf(clip, maskedOut),
+    pipelineStages: r.totals.stages,
+  };
 }

@@ -4,14 +4,14 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   coveringSegments, EvidenceRecorder, exportEvidence, nextEntry, parseIsoTime, readAudit, segmentWallTimes, verifyAudit, verifyBundle,
   type BundleIndex, type BundleTimeline, type ChainEntry, type ExportReport, type ExportResult, type Manifest, type SegmentRecord,
 } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason } from '../support/paths.js';
 import { readIvf, sourceIvf, type SourceFrame } from './helpers.js';
+import { runCli } from '../support/cli.js';
 
 const exec = promisify(execFile);
 const ROOM = 'room-x';
@@ -68,29 +68,6 @@ async function playInRealTime(t0: number, items: { ms: number; push: (arrivalMs:
   });
 }
 
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
-  const saved = { ...process.env };
-  delete process.env.LIVEMASK_EVIDENCE_KEY;
-  delete process.env.LIVEMASK_EVIDENCE_PUBLIC_KEY;
-  Object.assign(process.env, env, { LIVEMASK_LOG_LEVEL: 'silent' });
-  let out = '';
-  let err = '';
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    err += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await run(args), out, err };
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-    process.env = saved;
-  }
-}
 
 /** Every file under `dir`, relative, sorted. */
 async function filesUnder(dir: string): Promise<string[]> {
@@ -315,7 +292,7 @@ describe.skipIf(!hasTestData)(`evidence export of a time range${hasTestData ? ''
     it('passes intact, with the counts', async () => {
       const copy = await copyOfBundle();
       const empty = await mkdtemp(join(tmpdir(), 'livemask-nodata-'));
-      const result = await cli(['evidence', 'verify', '--bundle', copy, '--data', empty], publicOnly());
+      const result = await runCli(['evidence', 'verify', '--bundle', copy, '--data', empty], publicOnly());
       expect(result.code).toBe(0);
       expect(result.out).toMatch(new RegExp(`^intact: bundle .*: 1 session, ${included().size} segments, \\d+ bytes, ${manifest.chain.count} events, \\d+ checkpoints\\n$`));
       await rm(dirname(copy), { recursive: true, force: true });
@@ -328,7 +305,7 @@ describe.skipIf(!hasTestData)(`evidence export of a time range${hasTestData ? ''
       const bytes = await readFile(file);
       bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x01;
       await writeFile(file, bytes);
-      const result = await cli(['evidence', 'verify', '--bundle', copy], publicOnly());
+      const result = await runCli(['evidence', 'verify', '--bundle', copy], publicOnly());
       expect(result).toMatchObject({ code: 1, out: `NOT intact: segment-altered at ${ROOM}/${SESSION}/${middle()}: SHA-256 differs from the sealed hash\n` });
     });
 
@@ -389,7 +366,7 @@ describe.skipIf(!hasTestData)(`evidence export of a time range${hasTestData ? ''
 
     it('exports, verifies, and appends a signed audit entry', async () => {
       const out = join(work, 'cli-bundle');
-      const result = await cli(args(out), signing());
+      const result = await runCli(args(out), signing());
       expect(result.err).toBe('');
       expect(result.code).toBe(0);
       expect(result.out).toMatch(new RegExp(`^exported room ${ROOM} ${from} \\.\\. ${to} -> ${out}: 1 session, ${included().size} segments`));
@@ -415,14 +392,14 @@ describe.skipIf(!hasTestData)(`evidence export of a time range${hasTestData ? ''
         ['blank reason', { '--reason': ' ' }, /needs --reason/],
       ];
       for (const [what, over, message] of cases) {
-        const result = await cli(args(out, over), signing());
+        const result = await runCli(args(out, over), signing());
         expect(result.code, what).toBe(2);
         expect(result.err, what).toMatch(message);
         await expect(readdir(out), what).rejects.toMatchObject({ code: 'ENOENT' });
       }
       await mkdir(out);
       await writeFile(join(out, 'keep.txt'), 'mine');
-      const nonEmpty = await cli(args(out), signing());
+      const nonEmpty = await runCli(args(out), signing());
       expect(nonEmpty.code).toBe(2);
       expect(nonEmpty.err).toMatch(/exists and is not empty/);
       expect(await readdir(out)).toEqual(['keep.txt']);
@@ -431,10 +408,10 @@ describe.skipIf(!hasTestData)(`evidence export of a time range${hasTestData ? ''
     it('refuses a range with no recording (exit 3) and evidence that does not verify (exit 1)', async () => {
       const auditBefore = (await readAudit(root, ROOM)).length;
       const out = join(work, 'refused-2');
-      const past = await cli(args(out, { '--from': '2020-01-01T00:00:00Z', '--to': '2020-01-01T01:00:00Z' }), signing());
+      const past = await runCli(args(out, { '--from': '2020-01-01T00:00:00Z', '--to': '2020-01-01T01:00:00Z' }), signing());
       expect(past.code).toBe(3);
       expect(past.err).toMatch(/no recording of room room-x in 2020-01-01T00:00:00.000Z \.\. 2020-01-01T01:00:00.000Z/);
-      const gap = await cli(args(out, { '--from': new Date(t0 + 60_000).toISOString(), '--to': new Date(t0 + 120_000).toISOString() }), signing());
+      const gap = await runCli(args(out, { '--from': new Date(t0 + 60_000).toISOString(), '--to': new Date(t0 + 120_000).toISOString() }), signing());
       expect(gap.code).toBe(3);
 
       const tampered = join(work, 'tampered-data');
@@ -443,7 +420,7 @@ describe.skipIf(!hasTestData)(`evidence export of a time range${hasTestData ? ''
       const bytes = await readFile(file);
       bytes[100] = (bytes[100] ?? 0) ^ 0x01;
       await writeFile(file, bytes);
-      const bad = await cli([...args(out), '--data', tampered], signing());
+      const bad = await runCli([...args(out), '--data', tampered], signing());
       expect(bad.code).toBe(1);
       expect(bad.err).toMatch(new RegExp(`refusing to export: the evidence does not verify: segment-altered at ${ROOM}/${SESSION}/${middle()}`));
       await expect(readdir(out)).rejects.toMatchObject({ code: 'ENOENT' });

@@ -4,7 +4,6 @@ import { mkdir, mkdtemp, readFile, rename, rm, rmdir, unlink, utimes, writeFile 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../src/cli/main.js';
 import { createLogger, EvidenceError } from '../../src/core/index.js';
 import {
   appendAudit, AUDIT_FILES, DAY_MS, EvidenceRecorder, HOLD_FILE, holdRoom, isHeld, listSessions, readAudit, readHold, releaseRoom, sweep, TOMBSTONE_PREFIX,
@@ -12,6 +11,7 @@ import {
 } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason } from '../support/paths.js';
 import { readIvf, sourceIvf, type SourceFrame } from './helpers.js';
+import { runCli } from '../support/cli.js';
 
 const keys = generateKeyPairSync('ed25519');
 
@@ -240,27 +240,8 @@ describe.skipIf(!hasTestData)(`evidence retention, holds, sweep and audit${hasTe
       LIVEMASK_EVIDENCE_PUBLIC_KEY: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     };
 
-    async function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-      const saved = { ...process.env };
-      Object.assign(process.env, env, extra, { LIVEMASK_LOG_LEVEL: 'silent' });
-      let out = '';
-      let err = '';
-      const spyOut = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        out += String(chunk);
-        return true;
-      });
-      const spyErr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        err += String(chunk);
-        return true;
-      });
-      try {
-        return { code: await run([...args, '--data', data]), out, err };
-      } finally {
-        spyOut.mockRestore();
-        spyErr.mockRestore();
-        process.env = saved;
-      }
-    }
+    const cli = (args: string[], extra: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> =>
+      runCli([...args, '--data', data], { ...env, ...extra });
 
     beforeAll(async () => {
       data = join(work, 'cli');

@@ -2,12 +2,12 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { cp, mkdtemp, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceRecorder, readAudit, verify, type SegmentRecord } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason } from '../support/paths.js';
 import { decodedFrameMd5, probeStream, readIvf, sourceIvf, type SourceFrame } from './helpers.js';
 import { tamperSuite } from './tamper-suite.js';
+import { runCli } from '../support/cli.js';
 
 const ROOM = 'room-1';
 const SESSION = 's-0001';
@@ -97,31 +97,16 @@ describe.skipIf(!hasTestData)(`evidence recording of a real face clip${hasTestDa
   }));
 
   describe('livemask evidence (in process)', () => {
-    async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-      const saved = { ...process.env };
-      Object.assign(process.env, env, { LIVEMASK_LOG_LEVEL: 'silent' });
-      let out = '';
-      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        out += String(chunk);
-        return true;
-      });
-      try {
-        return { code: await run(args), out };
-      } finally {
-        spy.mockRestore();
-        process.env = saved;
-      }
-    }
 
     it('lists sessions, and verify exits 0 with intact and the counts', async () => {
       const env = { LIVEMASK_EVIDENCE_PUBLIC_KEY: pem(keys.publicKey) };
-      const list = await cli(['evidence', 'list', '--data', data], env);
+      const list = await runCli(['evidence', 'list', '--data', data], env);
       expect(list).toMatchObject({ code: 0, out: expect.stringMatching(new RegExp(`^${ROOM}  ${SESSION}  sealed`)) as unknown });
-      const ok = await cli(['evidence', 'verify', ROOM, '--session', SESSION, '--data', data], env);
+      const ok = await runCli(['evidence', 'verify', ROOM, '--session', SESSION, '--data', data], env);
       expect(ok.code).toBe(0);
       expect(ok.out).toMatch(new RegExp(`^intact: room ${ROOM}: 1 session, ${segments.length} segments, \\d+ bytes, \\d+ events, \\d+ checkpoints\\n$`));
       // Each read is audited: the OS user (or --actor) and the reason (or "command line").
-      await cli(['evidence', 'verify', ROOM, '--data', data, '--actor', 'ops-kim', '--reason', 'dispute #9'], env);
+      await runCli(['evidence', 'verify', ROOM, '--data', data, '--actor', 'ops-kim', '--reason', 'dispute #9'], env);
       const audit = await readAudit(root, ROOM);
       expect(audit.map((e) => e.type)).toEqual(['list', 'verify', 'verify']);
       expect(audit[1]?.data).toMatchObject({ reason: 'command line', intact: true, via: 'cli', session: SESSION });
@@ -133,13 +118,13 @@ describe.skipIf(!hasTestData)(`evidence recording of a real face clip${hasTestDa
       await cp(data, copy, { recursive: true });
       await unlink(join(copy, 'evidence', ROOM, SESSION, 'alice', 'video-000001.webm'));
       const env = { LIVEMASK_EVIDENCE_PUBLIC_KEY: pem(keys.publicKey) };
-      const bad = await cli(['evidence', 'verify', ROOM, '--data', copy], env);
+      const bad = await runCli(['evidence', 'verify', ROOM, '--data', copy], env);
       expect(bad).toEqual({ code: 1, out: `NOT intact: segment-missing at ${ROOM}/${SESSION}/alice/video-000001.webm: sealed segment 1 of alice's video is missing\n` });
       const other = generateKeyPairSync('ed25519');
-      const wrongKey = await cli(['evidence', 'verify', ROOM, '--data', data], { LIVEMASK_EVIDENCE_PUBLIC_KEY: pem(other.publicKey) });
+      const wrongKey = await runCli(['evidence', 'verify', ROOM, '--data', data], { LIVEMASK_EVIDENCE_PUBLIC_KEY: pem(other.publicKey) });
       expect(wrongKey.code).toBe(1);
       expect(wrongKey.out).toMatch(/^NOT intact: signature-bad/);
-      expect((await cli(['evidence', 'verify', 'no-such-room', '--data', data], env)).code).toBe(3);
+      expect((await runCli(['evidence', 'verify', 'no-such-room', '--data', data], env)).code).toBe(3);
     });
   });
 });

@@ -51,7 +51,7 @@ describe.skipIf(!hasTestData)(`evidence recorded through WebRTC, for ops: tamper
     base = rec.srv.url;
     ops = await opsToken(ROOM);
     publicKey = (await loadEvidenceKeys({ dataDir: rec.srv.dataDir, needSigning: false })).publicKey;
-  }, 90_000);
+  }, 150_000);
 
   afterAll(async () => {
     await rec?.srv.server.stop();

@@ -36,12 +36,24 @@ export async function recordThroughWebrtc(room: string, seconds: number): Promis
       await token(room, 'streamer', 'bob'),
     ];
     const clips = [clipPath('clm_franck_talking_face'), clipPath('clm_franck_talking_face')];
+    // Media time, not wall time: on a loaded machine ffmpeg may fall behind real time.
+    const span = publishers.map(() => ({ first: -1, last: -1 }));
+    const mediaSeconds = (): number => Math.min(...span.map((t) => (t.first < 0 ? 0 : (((t.last - t.first) >>> 0) / 90_000))));
     for (const [i, p] of publishers.entries()) {
       await p.publish(srv.url, room, tokens[i] ?? '');
-      await sources[i]?.start(clips[i] ?? '', (kind, packet) => p.write(kind, packet));
+      await sources[i]?.start(clips[i] ?? '', (kind, packet) => {
+        if (kind === 'video') {
+          const t = span[i];
+          if (t) {
+            t.last = packet.readUInt32BE(4);
+            t.first = t.first < 0 ? t.last : t.first;
+          }
+        }
+        p.write(kind, packet);
+      });
     }
     const control = await token(room, 'control', 'live-room');
-    await sleep((seconds * 1000) / 2);
+    await waitFor(() => mediaSeconds() >= seconds / 2, 60_000, `${seconds / 2} s of video from both publishers`);
     const maskOnAt = Date.now();
     const res = await putMask(srv.url, room, 'alice', { masked: true }, control);
     if (res.status !== 204) {
@@ -55,7 +67,8 @@ export async function recordThroughWebrtc(room: string, seconds: number): Promis
     if (!posted.ok) {
       throw new Error(`room event: ${posted.status} ${await posted.text()}`);
     }
-    await sleep((seconds * 1000) / 2);
+    await waitFor(() => mediaSeconds() >= seconds, 60_000, `${seconds} s of video from both publishers`);
+    await sleep(200); // the last packets on the loopback
     for (const s of sources) {
       await s.stop();
     }

@@ -4,14 +4,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, StoreError } from '../../src/core/index.js';
 import { EvidenceRecorder, verify, type Manifest } from '../../src/evidence/index.js';
 import { LivemaskServer, parseServerConfig } from '../../src/server/index.js';
 import { EvidenceMirror, fetchSessions, FsStore, S3Store, type EvidenceStore, type MirrorResult } from '../../src/storage/index.js';
 import { readIvf } from '../evidence/helpers.js';
 import { noS3Reason, removeAll, S3_URL, s3UrlOf, uniqueS3Location } from './helpers.js';
+import { runCli } from '../support/cli.js';
 
 /**
  * End to end: a session recorded by the EvidenceRecorder is mirrored to a
@@ -59,21 +59,6 @@ async function record(root: string, sessionId: string, ivf: string, signingKey: 
   return { recorder, manifest: closed.manifest };
 }
 
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-  const saved = { ...process.env };
-  Object.assign(process.env, env, { LIVEMASK_LOG_LEVEL: 'silent' });
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await run(args), out };
-  } finally {
-    spy.mockRestore();
-    process.env = saved;
-  }
-}
 
 function nextEvent<T>(mirror: EvidenceMirror, event: 'mirrored' | 'mirror-error', timeoutMs = 30_000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -175,16 +160,16 @@ for (const target of targets) {
 
     it('livemask evidence fetch, then verify: exit 0 and intact', async () => {
       const to = join(work, 'fetched-cli');
-      const fetched = await cli(['evidence', 'fetch', ROOM, '--to', to, '--data', join(work, 'data')], cliEnv);
+      const fetched = await runCli(['evidence', 'fetch', ROOM, '--to', to, '--data', join(work, 'data')], cliEnv);
       expect(fetched.code).toBe(0);
       expect(fetched.out).toContain(`check it with: livemask evidence verify ${ROOM} --data ${to}`);
       if (target.name.startsWith('FsStore')) {
         // With LIVEMASK_STORE=fs the store is the local evidence root, where s-0000-open is still being recorded.
         expect(fetched.out).toContain(`left out ${ROOM}/s-0000-open: the store holds no manifest.sig`);
       }
-      const verified = await cli(['evidence', 'verify', ROOM, '--data', to], { LIVEMASK_EVIDENCE_PUBLIC_KEY: pem(keys.publicKey) });
+      const verified = await runCli(['evidence', 'verify', ROOM, '--data', to], { LIVEMASK_EVIDENCE_PUBLIC_KEY: pem(keys.publicKey) });
       expect(verified).toMatchObject({ code: 0, out: expect.stringMatching(/^intact: room mirror-room: 1 session, /) as unknown });
-      const none = await cli(['evidence', 'fetch', 'no-such-room', '--to', to, '--data', join(work, 'data')], cliEnv);
+      const none = await runCli(['evidence', 'fetch', 'no-such-room', '--to', to, '--data', join(work, 'data')], cliEnv);
       expect(none.code).toBe(3);
     });
 
