@@ -97,7 +97,16 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
     await relay.close();
     throw err;
   }
-  registerFleetMetrics(server.metrics.registry, fleet);
+  const worker = fleet;
+  registerFleetMetrics(server.metrics.registry, {
+    get heldCount() {
+      return worker.heldCount;
+    },
+    capacity: worker.capacity,
+    get redisConnected() {
+      return worker.redisConnected && relay.redisConnected;
+    },
+  });
   return {
     close: async () => {
       try {

@@ -166,17 +166,18 @@ function readVint(buf: Buffer, at: number, keepMarker: boolean): { value: number
   return { value, length, unknown: !keepMarker && allOnes };
 }
 
-/** Walks a segment file this muxer wrote and finds where its complete part ends. */
-export function scanWebm(buf: Buffer): WebmScan {
-  const timecodes: number[] = [];
+/**
+ * Walks the whole top-level elements of a file this muxer wrote (descending
+ * into the open-sized Segment), calling `visit` with each one's id and body;
+ * stops at the first cut or unreadable element, or when `visit` says false.
+ */
+function walkElements(buf: Buffer, visit: (id: number, body: Buffer, end: number) => boolean): void {
   let at = 0;
-  let completeBytes = 0;
-  let headerOk = false;
   while (at < buf.length) {
     const id = readVint(buf, at, true);
     const size = id && readVint(buf, at + id.length, false);
     if (!id || !size) {
-      break;
+      return;
     }
     const bodyAt = at + id.length + size.length;
     if (id.value === ID.segment) {
@@ -184,22 +185,32 @@ export function scanWebm(buf: Buffer): WebmScan {
       continue;
     }
     const end = bodyAt + size.value;
-    if (size.unknown || end > buf.length) {
-      break;
+    if (size.unknown || end > buf.length || !visit(id.value, buf.subarray(bodyAt, end), end)) {
+      return;
     }
-    if (id.value === ID.tracks) {
+    at = end;
+  }
+}
+
+/** Walks a segment file this muxer wrote and finds where its complete part ends. */
+export function scanWebm(buf: Buffer): WebmScan {
+  const timecodes: number[] = [];
+  let completeBytes = 0;
+  let headerOk = false;
+  walkElements(buf, (id, body, end) => {
+    if (id === ID.tracks) {
       headerOk = true;
       completeBytes = end;
-    } else if (id.value === ID.cluster && headerOk) {
-      const tc = clusterTimecode(buf.subarray(bodyAt, end));
+    } else if (id === ID.cluster && headerOk) {
+      const tc = clusterTimecode(body);
       if (tc === undefined) {
-        break;
+        return false;
       }
       timecodes.push(tc);
       completeBytes = end;
     }
-    at = end;
-  }
+    return true;
+  });
   return { completeBytes, timecodes, headerOk };
 }
 
@@ -237,31 +248,16 @@ export interface WebmFrame {
 /** The frames of the complete clusters of a segment this muxer wrote (one SimpleBlock per cluster), in order. */
 export function webmFrames(buf: Buffer): WebmFrame[] {
   const frames: WebmFrame[] = [];
-  let at = 0;
-  while (at < buf.length) {
-    const id = readVint(buf, at, true);
-    const size = id && readVint(buf, at + id.length, false);
-    if (!id || !size) {
-      break;
+  walkElements(buf, (id, body) => {
+    if (id !== ID.cluster) {
+      return true;
     }
-    const bodyAt = at + id.length + size.length;
-    if (id.value === ID.segment) {
-      at = bodyAt;
-      continue;
-    }
-    const end = bodyAt + size.value;
-    if (size.unknown || end > buf.length) {
-      break;
-    }
-    if (id.value === ID.cluster) {
-      const frame = clusterFrame(buf.subarray(bodyAt, end));
-      if (!frame) {
-        break;
-      }
+    const frame = clusterFrame(body);
+    if (frame) {
       frames.push(frame);
     }
-    at = end;
-  }
+    return frame !== undefined;
+  });
   return frames;
 }
 

@@ -5,12 +5,20 @@ import { FleetError } from './fleet-error.js';
 /**
  * The fleet's settings and their defaults, in one place. The timing follows
  * from BullMQ's stalled-job recovery: a worker renews each room job's lock
- * every `lockDurationMs / 2`; when a worker dies its locks expire after at
- * most `lockDurationMs`, and the next stalled check of any live worker (one
- * every `stalledIntervalMs`, fleet-wide) moves the room back to wait, where a
- * worker with a free slot takes it. So a room moves within about
- * `lockDurationMs + 2 * stalledIntervalMs` of its worker's death (9 s with the
- * defaults; measured about 6 s in test/fleet/failover.test.ts).
+ * every `lockDurationMs / 5` ({@link lockRenewMs}); when a worker dies its
+ * locks expire after at most `lockDurationMs`, and the next stalled check of
+ * any live worker (one every `stalledIntervalMs`, fleet-wide) moves the room
+ * back to wait, where a worker with a free slot takes it. So a room moves
+ * within about `lockDurationMs + 2 * stalledIntervalMs` of its worker's death
+ * (9 s with the defaults; measured about 6 s in test/fleet/failover.test.ts).
+ *
+ * A Redis restart (or a cut to Redis) is ridden out when Redis is back and
+ * the worker reconnected before its locks expire: an outage of up to about
+ * `lockDurationMs - lockRenewMs - 0.5 s` (the reconnect delay, see
+ * redis-connect.ts), 3.5 s with the defaults. Lock expiry times survive a
+ * restart (Redis keeps absolute expiry times), so a longer outage loses the
+ * locks and the rooms move as after a worker's death. Redis must persist
+ * (AOF) for the queue to survive a restart at all (test/fleet/redis-restart.test.ts).
  */
 
 export interface FleetTiming {
@@ -34,6 +42,16 @@ export const FLEET_DEFAULTS: Readonly<FleetTiming & { prefix: string }> = Object
   connectTimeoutMs: 5000,
   prefix: 'livemask',
 });
+
+/**
+ * How often a worker renews its room locks and assignment records: five
+ * times per lock, so that a lock is at most a fifth of its life old when
+ * Redis goes away (BullMQ's default, half, would leave a 5 s lock only
+ * 2.5 s of outage).
+ */
+export function lockRenewMs(timing: Pick<FleetTiming, 'lockDurationMs'>): number {
+  return Math.floor(timing.lockDurationMs / 5);
+}
 
 /** What both the control plane and the workers share. */
 export interface FleetConnectionOptions {

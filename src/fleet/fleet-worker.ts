@@ -5,6 +5,7 @@ import { encodeAssignment, type RoomAssignment } from './assignment.js';
 import { FleetError } from './fleet-error.js';
 import { FleetKeys, ROOMS_QUEUE, roomJobId } from './fleet-keys.js';
 import {
+  lockRenewMs,
   resolveConnection,
   RoomJobDataSchema,
   type FleetConnectionOptions,
@@ -27,6 +28,11 @@ import { connectRedis } from './redis-connect.js';
  *   room to another worker.
  * A worker that dies holds its rooms until their locks expire; then any live
  * worker's stalled check moves them back to wait (see {@link FleetTiming}).
+ * While Redis is away (a restart), the worker keeps its rooms and their media:
+ * its commands wait in ioredis' offline queue (`maxRetriesPerRequest: null`)
+ * and run on reconnect, lock renewal first; an outage shorter than the lock
+ * less one renewal interval moves nothing (fleet-options.ts). `redisConnected`
+ * feeds the `livemask_fleet_redis_connected` gauge.
  */
 
 export type ReleaseReason = 'ended' | 'drained' | 'lost';
@@ -83,6 +89,8 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
   readonly #worker: Worker<RoomJobData, { room: string; outcome: 'ended' }>;
   readonly #renewTimer: NodeJS.Timeout;
   #isDraining = false;
+  #lastWorkerError: string | undefined;
+  #renewing = false;
   #draining: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -102,15 +110,18 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
       name: options.workerId,
       concurrency: options.capacity,
       lockDuration: timing.lockDurationMs,
+      lockRenewTime: lockRenewMs(timing),
       stalledInterval: timing.stalledIntervalMs,
       maxStalledCount: timing.maxFailovers,
       autorun: false,
     });
-    this.#worker.on('error', (err) => this.#logger.warn({ error: err.message }, 'room worker error'));
+    this.#worker.on('error', (err) => this.#workerError(err));
+    // While Redis is away BullMQ reports every reconnect attempt: log each distinct error once until it is back.
+    this.#redis.on('ready', () => (this.#lastWorkerError = undefined));
     this.#worker.on('failed', (job, err) => this.#logger.warn({ room: job?.data.room, error: err.message }, 'room job failed'));
     this.#worker.on('lockRenewalFailed', (jobIds) => this.#lockLost(jobIds));
     this.#subscriber.on('message', (_channel: string, room: string) => this.#held.get(room)?.release('ended'));
-    this.#renewTimer = setInterval(() => void this.#renew(), Math.floor(timing.lockDurationMs / 2));
+    this.#renewTimer = setInterval(() => void this.#renew(), lockRenewMs(timing));
     this.#renewTimer.unref();
   }
 
@@ -162,6 +173,11 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
 
   heldRooms(): string[] {
     return [...this.#held.keys()];
+  }
+
+  /** Both of this worker's own Redis connections are up (false while ioredis reconnects). */
+  get redisConnected(): boolean {
+    return this.#redis.status === 'ready' && this.#subscriber.status === 'ready';
   }
 
   /**
@@ -287,12 +303,26 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
     return held;
   }
 
-  /** Renews the assignment records and lets go of rooms whose end was missed on pub/sub. */
+  /**
+   * Renews the assignment records and lets go of rooms whose end was missed
+   * on pub/sub. One renewal at a time: while Redis is away a renewal waits in
+   * ioredis' offline queue and runs on reconnect, and the ticks meanwhile are
+   * skipped rather than piled up behind it.
+   */
   async #renew(): Promise<void> {
     const rooms = [...this.#held.values()];
-    if (rooms.length === 0) {
+    if (rooms.length === 0 || this.#renewing) {
       return;
     }
+    this.#renewing = true;
+    try {
+      await this.#renewHeld(rooms);
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  async #renewHeld(rooms: Held[]): Promise<void> {
     const pipeline = this.#redis.pipeline();
     for (const held of rooms) {
       pipeline.set(this.#keys.assignment(held.room), held.record, 'PX', this.#timing.lockDurationMs);
@@ -307,6 +337,13 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
       });
     } catch (err) {
       this.#logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'could not renew room assignments');
+    }
+  }
+
+  #workerError(err: Error): void {
+    if (err.message !== this.#lastWorkerError) {
+      this.#lastWorkerError = err.message;
+      this.#logger.warn({ error: err.message }, 'room worker error');
     }
   }
 

@@ -4,7 +4,7 @@ export { FleetError, type FleetErrorCode } from './fleet-error.js';
 export { FleetKeys, ROOMS_QUEUE, roomJobId } from './fleet-keys.js';
 export { connectRedis } from './redis-connect.js';
 export { registerFleetMetrics, type FleetGaugeSource } from './fleet-metrics.js';
-export { FLEET_DEFAULTS, resolveConnection, RoomIdSchema, RoomParamsSchema, type FleetConnectionOptions, type FleetTiming, type RoomJobData, type RoomParams } from './fleet-options.js';
+export { FLEET_DEFAULTS, lockRenewMs, resolveConnection, RoomIdSchema, RoomParamsSchema, type FleetConnectionOptions, type FleetTiming, type RoomJobData, type RoomParams } from './fleet-options.js';
 export { FleetWorker, type AssignedRoom, type FleetWorkerEvents, type FleetWorkerOptions, type ReleaseReason } from './fleet-worker.js';
 export {
   CommandReplySchema,

@@ -6,9 +6,14 @@ import { FleetError } from './fleet-error.js';
  * Opens one ioredis connection and waits until it is ready, at most
  * `timeoutMs`. Past that it gives up with FleetError REDIS_UNAVAILABLE, which
  * names the host and port and the last connection error, never the URL (it
- * may hold a password). Once ready, ioredis reconnects on its own; errors are
- * logged (one line per distinct message) instead of being thrown.
+ * may hold a password). Once ready, ioredis reconnects on its own, retrying
+ * at most every {@link MAX_RECONNECT_DELAY_MS} (ioredis' default backs off to
+ * 2 s, which would eat most of a 5 s room lock after a Redis restart); errors
+ * are logged (one line per distinct message) instead of being thrown.
  */
+
+/** The longest wait between two reconnect attempts. */
+export const MAX_RECONNECT_DELAY_MS = 500;
 
 export interface ConnectRedisOptions {
   timeoutMs: number;
@@ -32,6 +37,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
     connectTimeout: options.timeoutMs,
     maxRetriesPerRequest: options.maxRetriesPerRequest,
     connectionName: options.connectionName,
+    retryStrategy: (times: number) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
   });
   let lastError: Error | undefined;
   let ready = false;

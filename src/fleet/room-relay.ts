@@ -97,6 +97,11 @@ export class RoomRelay {
     return [...this.#held.keys()];
   }
 
+  /** Both relay connections are up (false while ioredis reconnects). */
+  get redisConnected(): boolean {
+    return this.#publisher.status === 'ready' && this.#subscriber.status === 'ready';
+  }
+
   /** Starts relaying a room this worker took: events out, commands in; then announces it. */
   async hold(room: string): Promise<void> {
     if (this.#closed) {
