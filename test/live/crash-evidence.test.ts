@@ -19,7 +19,7 @@ import { FfmpegSource, Publisher, waitFor } from './peers.js';
  */
 
 const ROOM = 'room-crash';
-const STREAM_MS = 8000;
+const STREAM_MS = 20_000; // as the evidence issue asks: 20 s, so sealed segments and an open one are both there at the kill
 type Child = ChildProcessByStdio<null, Readable, Readable>;
 
 function startWorker(dataDir: string): { child: Child; url: Promise<string>; stderr: () => string } {
