@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from '../core/index.js';
 import type { FleetWorker } from '../fleet/index.js';
+import type { EvidenceWorker } from '../../workers/evidence-worker.js';
 import {
   LivemaskServer,
   parseServerConfig,
@@ -73,8 +75,10 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
       subscribe: (room, listener) => server.rooms.subscribe(room, listener),
     },
   });
+  let evidence: EvidenceWorker | undefined;
   let fleet: FleetWorker<undefined>;
   try {
+    evidence = await startEvidenceJobs(config, logger);
     fleet = await FleetWorker.start<undefined>({
       redisUrl: config.redisUrl,
       workerId,
@@ -90,11 +94,16 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
         await relay.release(room);
         if (reason === 'ended') {
           server.rooms.endRoom(room);
+          await finalise(evidence, room, roomLogger);
         }
       },
     });
   } catch (err) {
-    await relay.close();
+    try {
+      await evidence?.close();
+    } finally {
+      await relay.close();
+    }
     throw err;
   }
   const worker = fleet;
@@ -112,10 +121,57 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
       try {
         await fleet.close();
       } finally {
-        await relay.close();
+        try {
+          await evidence?.close();
+        } finally {
+          await relay.close();
+        }
       }
     },
   };
+}
+
+/**
+ * The evidence jobs of this worker's evidence node (workers/evidence-worker.ts):
+ * the node is the host, so the workers of one host share its sweep. Started
+ * only when this worker records evidence.
+ */
+async function startEvidenceJobs(config: ServerConfig, logger: Logger): Promise<EvidenceWorker | undefined> {
+  if (!config.evidence || config.redisUrl === undefined) {
+    return undefined;
+  }
+  const { EvidenceWorker: Jobs } = await import('../../workers/evidence-worker.js');
+  const { loadEvidenceKeys } = await import('../evidence/index.js');
+  const keys = await loadEvidenceKeys({ dataDir: config.dataDir, needSigning: true, logger });
+  return Jobs.start({
+    redisUrl: config.redisUrl,
+    node: evidenceNode(),
+    root: join(config.dataDir, 'evidence'),
+    exportsDir: join(config.dataDir, 'exports'),
+    publicKey: keys.publicKey,
+    ...(keys.signingKey ? { signingKey: keys.signingKey } : {}),
+    retentionDays: config.retentionDays,
+    sweepEveryMs: config.sweepEveryHours * 3_600_000,
+    logger,
+  });
+}
+
+/** This host's evidence node: its host name, cut to the characters a queue name allows. */
+export function evidenceNode(): string {
+  return hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'localhost';
+}
+
+/** Queues the finalise flow of an ended room; a failure to queue is logged, the room is released anyway. */
+async function finalise(evidence: EvidenceWorker | undefined, room: string, logger: Logger): Promise<void> {
+  if (!evidence) {
+    return;
+  }
+  try {
+    const job = await evidence.finaliseRoom(room);
+    logger.info({ room, job }, job === undefined ? 'room ended with no evidence here' : 'room evidence finalise queued');
+  } catch (err) {
+    logger.warn({ room, error: err instanceof Error ? err.message : String(err) }, 'could not queue the finalise of the room evidence');
+  }
 }
 
 /** The listening URL, with a wildcard address (0.0.0.0, ::) replaced by the host name: what the fleet is told when --public-url is not set. */

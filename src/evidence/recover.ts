@@ -13,6 +13,8 @@ import { scanWebm } from './webm.js';
 export interface RecoverOptions {
   signingKey: KeyObject;
   logger?: Logger;
+  /** Only this room's sessions (the evidence worker's finalise job); default every room. */
+  room?: string;
 }
 
 export interface RecoveredSession {
@@ -35,7 +37,7 @@ export interface RecoveredSession {
  */
 export async function recover(root: string, options: RecoverOptions): Promise<RecoveredSession[]> {
   const out: RecoveredSession[] = [];
-  for (const ref of await listSessions(root)) {
+  for (const ref of await listSessions(root, options.room)) {
     if (!(await isFile(join(ref.dir, FILES.manifest)))) {
       out.push(await recoverSession(ref, options));
     }

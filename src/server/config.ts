@@ -46,6 +46,7 @@ const SOURCES = {
   s3Url: { env: 'LIVEMASK_S3_URL', flag: undefined },
   s3LockMode: { env: 'LIVEMASK_S3_LOCK_MODE', flag: undefined },
   retentionDays: { env: 'LIVEMASK_RETENTION_DAYS', flag: '--retention-days' },
+  sweepEveryHours: { env: 'LIVEMASK_SWEEP_EVERY_HOURS', flag: undefined },
 } as const;
 
 type Field = keyof typeof SOURCES;
@@ -55,6 +56,9 @@ export const MIN_SECRET_BYTES = 32;
 
 /** Days a sealed evidence session is kept before `livemask evidence sweep` deletes it (unless its room is held). */
 export const DEFAULT_RETENTION_DAYS = 90;
+
+/** Hours between two retention sweep jobs of an evidence node in the fleet. */
+export const DEFAULT_SWEEP_EVERY_HOURS = 24;
 
 function integer(min: number, max: number, fallback: number): z.ZodType<number, string | undefined> {
   return z
@@ -206,6 +210,7 @@ const ServerConfigSchema = z
     evidence: booleanWith(true),
     segmentSeconds: integer(1, 600, 10),
     retentionDays: integer(1, 36_500, DEFAULT_RETENTION_DAYS),
+    sweepEveryHours: integer(1, 8760, DEFAULT_SWEEP_EVERY_HOURS),
     lookahead: integer(0, 30, 2),
     maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
     detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
@@ -253,6 +258,8 @@ export interface ServerConfig {
   segmentSeconds: number;
   /** Days a sealed session is kept before the sweep (POST /v1/evidence/sweep) may delete it, unless held. */
   retentionDays: number;
+  /** In the fleet, how often each evidence node's retention sweep job runs (LIVEMASK_SWEEP_EVERY_HOURS, 1-8760, default 24). */
+  sweepEveryHours: number;
   /** The masked rendition: look-ahead in frames (latency), mask style, detector models. */
   lookahead: number;
   maskStyle: 'pixelate' | 'blur' | 'solid';
@@ -310,6 +317,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     evidence: c.evidence,
     segmentSeconds: c.segmentSeconds,
     retentionDays: c.retentionDays,
+    sweepEveryHours: c.sweepEveryHours,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
@@ -335,6 +343,7 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     evidence: c.evidence,
     segmentSeconds: c.segmentSeconds,
     retentionDays: c.retentionDays,
+    sweepEveryHours: c.sweepEveryHours,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,

@@ -38,6 +38,7 @@ describe('server configuration', () => {
       evidence: true,
       segmentSeconds: 10,
       retentionDays: 90,
+      sweepEveryHours: 24,
       lookahead: 2,
       maskStyle: 'pixelate',
       detector: 'back',
@@ -93,6 +94,8 @@ describe('server configuration', () => {
     ['LIVEMASK_DRAIN_MS', '-1', /whole number/],
     ['LIVEMASK_REDIS_URL', 'http://user:hunter2@cache', /redis:\/\//],
     ['LIVEMASK_CAPACITY', '0', /at least 1/],
+    ['LIVEMASK_SWEEP_EVERY_HOURS', '0', /at least 1/],
+    ['LIVEMASK_SWEEP_EVERY_HOURS', '1.5', /whole number/],
     ['LIVEMASK_TOKEN_PUBLIC_KEY', 'not a key', /Ed25519 public key in PEM/],
   ])('names %s when it is %j', (name, value, reason) => {
     const err = configError({ LIVEMASK_TOKEN_SECRET: SECRET, [name]: value });
