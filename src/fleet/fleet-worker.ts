@@ -13,7 +13,7 @@ import {
   type RoomJobData,
   type RoomParams,
 } from './fleet-options.js';
-import { connectRedis } from './redis-connect.js';
+import { connectFleetRedis } from './redis-connect.js';
 
 /**
  * A worker's side of the fleet. Each room is a long-running BullMQ job: the
@@ -138,13 +138,7 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
       throw new FleetError('CONFIG_INVALID', 'workerId: must be 1-128 of A-Z a-z 0-9 . _ ~ -');
     }
     const logger = options.logger.child({ module: 'fleet', workerId: options.workerId });
-    const connect = (role: string): Promise<Redis> =>
-      connectRedis(resolved.redisUrl, {
-        timeoutMs: resolved.timing.connectTimeoutMs,
-        connectionName: `${resolved.prefix}:fleet:${role}:${options.workerId}`,
-        logger,
-        maxRetriesPerRequest: null,
-      });
+    const connect = (role: string): Promise<Redis> => connectFleetRedis(resolved, options.workerId, role, logger);
     const redis = await connect('worker');
     let subscriber: Redis;
     try {

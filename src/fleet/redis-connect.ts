@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../core/index.js';
 import { FleetError } from './fleet-error.js';
+import type { ResolvedConnection } from './fleet-options.js';
 
 /**
  * Opens one ioredis connection and waits until it is ready, at most
@@ -75,4 +76,18 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
   }
   ready = true;
   return client;
+}
+
+/**
+ * A worker-side connection of the fleet: no per-command retry limit (BullMQ's
+ * blocking commands and subscriptions need it), named
+ * `<prefix>:fleet:<role>:<workerId>` so `CLIENT LIST` shows who holds it.
+ */
+export function connectFleetRedis(resolved: ResolvedConnection, workerId: string, role: string, logger: Logger): Promise<Redis> {
+  return connectRedis(resolved.redisUrl, {
+    timeoutMs: resolved.timing.connectTimeoutMs,
+    connectionName: `${resolved.prefix}:fleet:${role}:${workerId}`,
+    logger,
+    maxRetriesPerRequest: null,
+  });
 }

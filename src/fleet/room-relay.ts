@@ -4,7 +4,7 @@ import type { Logger } from '../core/index.js';
 import { FleetError } from './fleet-error.js';
 import { FleetKeys } from './fleet-keys.js';
 import { resolveConnection, type FleetConnectionOptions } from './fleet-options.js';
-import { connectRedis } from './redis-connect.js';
+import { connectFleetRedis } from './redis-connect.js';
 import {
   decodeMessage,
   RoomCommandSchema,
@@ -77,13 +77,7 @@ export class RoomRelay {
   static async start(options: RoomRelayOptions): Promise<RoomRelay> {
     const resolved = resolveConnection(options);
     const logger = options.logger.child({ module: 'fleet-relay', workerId: options.workerId });
-    const connect = (role: string): Promise<Redis> =>
-      connectRedis(resolved.redisUrl, {
-        timeoutMs: resolved.timing.connectTimeoutMs,
-        connectionName: `${resolved.prefix}:fleet:${role}:${options.workerId}`,
-        logger,
-        maxRetriesPerRequest: null,
-      });
+    const connect = (role: string): Promise<Redis> => connectFleetRedis(resolved, options.workerId, role, logger);
     const publisher = await connect('relay');
     try {
       return new RoomRelay(options, resolved.prefix, publisher, await connect('relay-commands'), logger);

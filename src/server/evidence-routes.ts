@@ -1,7 +1,8 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
 import { AuthError, EvidenceError, LivemaskError, type Logger } from '../core/index.js';
 import {
@@ -153,8 +154,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
     const { ref, manifest, entries } = await sealedSession(ctx.root, room, session);
     const path = await replayMedia({ ref, manifest, entries, participant, cacheDir: ctx.cacheDir });
     await audit(request, room, 'media', { session, detail: { participant } });
-    const bytes = await readFile(path);
-    return reply.type('video/webm').header('cache-control', 'no-store').header('content-length', bytes.length).send(bytes);
+    return sendFile(reply, path, 'video/webm');
   });
 
   app.post('/v1/evidence/rooms/:room/exports', hooks, async (request, reply) => {
@@ -195,9 +195,8 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
       throw new EvidenceError('EVIDENCE_NOT_FOUND', `export ${id} has no file ${JSON.stringify(file)}`);
     }
     await audit(request, room, 'export', { detail: { export: id, download: file } });
-    const bytes = await readFile(join(dir, file));
     const type = file.endsWith('.webm') ? 'video/webm' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream';
-    return reply.type(type).header('cache-control', 'no-store').header('content-disposition', `attachment; filename="${file.split('/').pop() ?? 'file'}"`).send(bytes);
+    return sendFile(reply.header('content-disposition', `attachment; filename="${file.split('/').pop() ?? 'file'}"`), join(dir, file), type);
   });
 
   // Holds and releases audit themselves (the hold changes only with its audit entry).
@@ -313,6 +312,12 @@ async function sessionTimeline(ctx: EvidenceRoutesContext, room: string, session
       .filter((e) => e.type !== EVENT.segmentSealed)
       .map((e) => ({ seq: e.seq, at: e.at, offsetMs: Date.parse(e.at) - t0, type: e.type, data: e.data })),
   };
+}
+
+/** Streams a file (a recording may be large: never read whole into memory). */
+async function sendFile(reply: FastifyReply, path: string, type: string): Promise<FastifyReply> {
+  const { size } = await stat(path);
+  return reply.type(type).header('cache-control', 'no-store').header('content-length', size).send(createReadStream(path));
 }
 
 const ExportBody = z.object({ from: z.string().min(1), to: z.string().min(1) }).passthrough();

@@ -6,30 +6,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EvidenceRecorder, verify } from '../../src/evidence/index.js';
+import { oggPackets } from './helpers.js';
 
 const exec = promisify(execFile);
-
-/** The packets of an Ogg stream (RFC 3533), joined across pages. */
-function oggPackets(bytes: Buffer): Buffer[] {
-  const packets: Buffer[] = [];
-  let partial: Buffer[] = [];
-  let at = 0;
-  while (at + 27 <= bytes.length && bytes.toString('ascii', at, at + 4) === 'OggS') {
-    const nsegs = bytes[at + 26] ?? 0;
-    const table = bytes.subarray(at + 27, at + 27 + nsegs);
-    let data = at + 27 + nsegs;
-    for (const lace of table) {
-      partial.push(bytes.subarray(data, data + lace));
-      data += lace;
-      if (lace < 255) {
-        packets.push(Buffer.concat(partial));
-        partial = [];
-      }
-    }
-    at = data;
-  }
-  return packets;
-}
 
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 

@@ -10,7 +10,7 @@ import {
   type BundleIndex, type BundleTimeline, type ChainEntry, type ExportReport, type ExportResult, type Manifest, type SegmentRecord,
 } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason } from '../support/paths.js';
-import { readIvf, sourceIvf, type SourceFrame } from './helpers.js';
+import { oggPackets, readIvf, sourceIvf, type SourceFrame } from './helpers.js';
 import { runCli } from '../support/cli.js';
 
 const exec = promisify(execFile);
@@ -19,27 +19,6 @@ const SESSION = 's-export';
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const pem = (key: KeyObject, type: 'spki' | 'pkcs8'): string => key.export({ type, format: 'pem' }).toString();
-
-/** The packets of an Ogg stream (RFC 3533), joined across pages. */
-function oggPackets(bytes: Buffer): Buffer[] {
-  const packets: Buffer[] = [];
-  let partial: Buffer[] = [];
-  let at = 0;
-  while (at + 27 <= bytes.length && bytes.toString('ascii', at, at + 4) === 'OggS') {
-    const nsegs = bytes[at + 26] ?? 0;
-    let data = at + 27 + nsegs;
-    for (const lace of bytes.subarray(at + 27, at + 27 + nsegs)) {
-      partial.push(bytes.subarray(data, data + lace));
-      data += lace;
-      if (lace < 255) {
-        packets.push(Buffer.concat(partial));
-        partial = [];
-      }
-    }
-    at = data;
-  }
-  return packets;
-}
 
 /** ffmpeg framemd5 of one stream: decoded frames, or packets with `copy`. */
 async function frameMd5(file: string, stream: string, copy = false): Promise<string[]> {

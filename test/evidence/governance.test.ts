@@ -10,26 +10,14 @@ import {
   verify, verifyAudit, type Manifest,
 } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason } from '../support/paths.js';
-import { readIvf, sourceIvf, type SourceFrame } from './helpers.js';
+import { readIvf, recordSession, sourceIvf, type SourceFrame } from './helpers.js';
 import { runCli } from '../support/cli.js';
 
 const keys = generateKeyPairSync('ed25519');
 
 /** A real session: a few VP8 frames of the face clip through the recorder, sealed and signed. */
 async function record(root: string, room: string, sessionId: string, frames: readonly SourceFrame[]): Promise<Manifest> {
-  const recorder = new EvidenceRecorder({ root, room, sessionId, signingKey: keys.privateKey });
-  await recorder.start();
-  recorder.event('participant-joined', { participant: 'alice', role: 'applicant' });
-  const video = recorder.addVideoTrack('alice', 'vp8');
-  const t0 = Date.now();
-  for (const f of frames) {
-    video.pushFrame({ data: f.data, timestamp90k: Math.round(f.ms * 90), keyframe: f.keyframe, arrivalMs: t0 + f.ms });
-  }
-  const closed = await recorder.close();
-  if (!closed.ok) {
-    throw closed.error;
-  }
-  return closed.manifest;
+  return (await recordSession(root, room, sessionId, frames, keys.privateKey)).manifest;
 }
 
 /** pino's lines, parsed. */

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { KeyObject } from 'node:crypto';
+import { EvidenceRecorder, type Manifest } from '../../src/evidence/index.js';
 import { IvfReader, type IvfFrame } from '../../src/media/ivf.js';
 import { clipPath, repoRoot } from '../support/paths.js';
 
@@ -51,4 +53,52 @@ export async function decodedFrameMd5(file: string): Promise<{ hashes: string[];
 export async function probeStream(file: string): Promise<{ codec: string; stderr: string }> {
   const { stdout, stderr } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', file]);
   return { codec: stdout.trim(), stderr };
+}
+
+/** The packets of an Ogg stream (RFC 3533), joined across pages. */
+export function oggPackets(bytes: Buffer): Buffer[] {
+  const packets: Buffer[] = [];
+  let partial: Buffer[] = [];
+  let at = 0;
+  while (at + 27 <= bytes.length && bytes.toString('ascii', at, at + 4) === 'OggS') {
+    const nsegs = bytes[at + 26] ?? 0;
+    let data = at + 27 + nsegs;
+    for (const lace of bytes.subarray(at + 27, at + 27 + nsegs)) {
+      partial.push(bytes.subarray(data, data + lace));
+      data += lace;
+      if (lace < 255) {
+        packets.push(Buffer.concat(partial));
+        partial = [];
+      }
+    }
+    at = data;
+  }
+  return packets;
+}
+
+/**
+ * Records one sealed session: alice joins as an applicant and sends `frames`
+ * as video, timed from now. Resolves with the manifest and the wall-clock
+ * time the first frame was given (`t0`).
+ */
+export async function recordSession(
+  root: string,
+  room: string,
+  sessionId: string,
+  frames: readonly SourceFrame[],
+  signingKey: KeyObject,
+): Promise<{ manifest: Manifest; t0: number }> {
+  const recorder = new EvidenceRecorder({ root, room, sessionId, signingKey });
+  await recorder.start();
+  recorder.event('participant-joined', { participant: 'alice', role: 'applicant' });
+  const video = recorder.addVideoTrack('alice', 'vp8');
+  const t0 = Date.now();
+  for (const f of frames) {
+    video.pushFrame({ data: f.data, timestamp90k: Math.round(f.ms * 90), keyframe: f.keyframe, arrivalMs: t0 + f.ms });
+  }
+  const closed = await recorder.close();
+  if (!closed.ok) {
+    throw closed.error;
+  }
+  return { manifest: closed.manifest, t0 };
 }

@@ -1,15 +1,12 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ClientError, LivemaskClient, LivemaskError, type ClientRoomEvent, type RoomEventStream } from '../../src/client/index.js';
 import { Publisher } from '../live/peers.js';
 import { bearer, SseClient } from '../server/helpers.js';
 import { repoRoot } from '../support/paths.js';
 import { connectClient, deletePrefix, disposeAfterEach, REDIS_URL, testLogger, waitFor } from './helpers.js';
+import { FleetServeProcess, freePort } from './serve-process.js';
 
 /**
  * The client library (`livemask/client`) against real `livemask serve`
@@ -24,77 +21,11 @@ const DATA_ROOT = join(repoRoot, '.tmp', `client-test-${process.pid}`);
 
 const disposers = disposeAfterEach();
 
-class ServeProcess {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>;
-  readonly publicUrl: string;
-  readonly exited: Promise<unknown[]>;
-  #stdout = '';
-  #stderr = '';
-
-  constructor(port: number, capacity: number) {
-    this.publicUrl = `http://localhost:${port}`;
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIVEMASK_')));
-    const args = ['--import', 'tsx', join(repoRoot, 'test/support/cli-entry.ts'), 'serve', '--demo', '--port', String(port), '--public-url', `${this.publicUrl}/`];
-    this.child = spawn(process.execPath, args, {
-      cwd: repoRoot,
-      env: {
-        ...base,
-        LIVEMASK_LOG_LEVEL: 'info',
-        LIVEMASK_DATA: join(DATA_ROOT, String(port)),
-        LIVEMASK_EVIDENCE: 'off',
-        LIVEMASK_REDIS_URL: DB_URL,
-        LIVEMASK_CAPACITY: String(capacity),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout.on('data', (d: Buffer) => (this.#stdout += d.toString()));
-    this.child.stderr.on('data', (d: Buffer) => (this.#stderr += d.toString()));
-    this.exited = once(this.child, 'close');
-  }
-
-  /** `hostname-pid`, as `livemask serve` names itself in the fleet. */
-  get workerIdPattern(): RegExp {
-    return new RegExp(`-${this.child.pid}$`);
-  }
-
-  async ready(): Promise<void> {
-    await waitFor(
-      `livemask serve to join the fleet (stderr: ${this.#stderr.slice(-800)})`,
-      () => {
-        if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          throw new Error(`livemask serve exited: ${this.#stderr.slice(-800)}`);
-        }
-        return this.#stdout.includes('listening on') && this.#stderr.includes('fleet worker taking rooms');
-      },
-      30_000,
-    );
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-    }
-    await this.exited;
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') {
-    throw new Error('no port');
-  }
-  return address.port;
-}
-
-async function startWorkers(...capacities: number[]): Promise<ServeProcess[]> {
-  const workers: ServeProcess[] = [];
+async function startWorkers(...capacities: number[]): Promise<FleetServeProcess[]> {
+  const workers: FleetServeProcess[] = [];
   for (const capacity of capacities) {
-    const worker = new ServeProcess(await freePort(), capacity);
+    const port = await freePort();
+    const worker = new FleetServeProcess({ port, redisUrl: DB_URL, capacity, dataDir: join(DATA_ROOT, String(port)), publicUrlArg: `http://localhost:${port}/` });
     disposers.push(() => worker.stop());
     workers.push(worker);
   }

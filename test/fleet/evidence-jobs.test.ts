@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, type Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DAY_MS, EvidenceRecorder, readAudit, verifyBundle } from '../../src/evidence/index.js';
+import { DAY_MS, readAudit, verifyBundle } from '../../src/evidence/index.js';
 import { FleetWorker } from '../../src/fleet/index.js';
 import { EvidenceJobs, EvidenceWorker, evidenceQueueName, type FinaliseResult } from '../../workers/evidence-worker.js';
-import { readIvf, sourceIvf, type SourceFrame } from '../evidence/helpers.js';
+import { readIvf, recordSession, sourceIvf, type SourceFrame } from '../evidence/helpers.js';
 import { hasTestData, noDataReason, repoRoot } from '../support/paths.js';
 import { connectClient, deletePrefix, disposeAfterEach, REDIS_URL, testLogger, uniquePrefix, waitFor } from './helpers.js';
 
@@ -20,19 +20,7 @@ const disposers = disposeAfterEach();
 
 /** A sealed, signed session of a few frames of the face clip; `t0` is the first frame's arrival. */
 async function record(root: string, room: string, sessionId: string, frames: readonly SourceFrame[]): Promise<number> {
-  const recorder = new EvidenceRecorder({ root, room, sessionId, signingKey: keys.privateKey });
-  await recorder.start();
-  recorder.event('participant-joined', { participant: 'alice', role: 'applicant' });
-  const video = recorder.addVideoTrack('alice', 'vp8');
-  const t0 = Date.now();
-  for (const f of frames) {
-    video.pushFrame({ data: f.data, timestamp90k: Math.round(f.ms * 90), keyframe: f.keyframe, arrivalMs: t0 + f.ms });
-  }
-  const closed = await recorder.close();
-  if (!closed.ok) {
-    throw closed.error;
-  }
-  return t0;
+  return (await recordSession(root, room, sessionId, frames, keys.privateKey)).t0;
 }
 
 /** A room's audit entries, each as its action (the entry type) with its fields. */

@@ -1,17 +1,14 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LivemaskClient } from '../../src/client/index.js';
 import { FLEET_DEFAULTS, lockRenewMs } from '../../src/fleet/index.js';
 import { FfmpegSource, Publisher, Subscriber } from '../live/peers.js';
-import { clipPath, hasTestData, noDataReason, repoRoot } from '../support/paths.js';
+import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
 import { connectClient, deletePrefix, disposeAfterEach, REDIS_URL, testLogger, waitFor } from './helpers.js';
+import { FleetServeProcess, freePort } from './serve-process.js';
 
 /**
  * No CPU-heavy work on the thread that renews BullMQ locks (issue 5). A real
@@ -33,71 +30,6 @@ const DB_URL = `${REDIS_URL.replace(/\/\d*$/, '')}/11`;
 const RENEW_MS = lockRenewMs(FLEET_DEFAULTS);
 const disposers = disposeAfterEach();
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') {
-    throw new Error('no port');
-  }
-  return address.port;
-}
-
-class ServeProcess {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>;
-  readonly publicUrl: string;
-  readonly exited: Promise<unknown[]>;
-  stderr = '';
-  #stdout = '';
-
-  constructor(port: number, dataDir: string) {
-    this.publicUrl = `http://localhost:${port}`;
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIVEMASK_')));
-    const args = ['--import', 'tsx', join(repoRoot, 'test/support/cli-entry.ts'), 'serve', '--demo', '--port', String(port), '--public-url', this.publicUrl];
-    this.child = spawn(process.execPath, args, {
-      cwd: repoRoot,
-      env: { ...base, LIVEMASK_LOG_LEVEL: 'info', LIVEMASK_DATA: dataDir, LIVEMASK_EVIDENCE: 'off', LIVEMASK_REDIS_URL: DB_URL, LIVEMASK_CAPACITY: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout.on('data', (d: Buffer) => (this.#stdout += d.toString()));
-    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = once(this.child, 'close');
-  }
-
-  async ready(): Promise<void> {
-    await waitFor(
-      `livemask serve to join the fleet (stderr: ${this.stderr.slice(-800)})`,
-      () => {
-        if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          throw new Error(`livemask serve exited: ${this.stderr.slice(-800)}`);
-        }
-        return this.#stdout.includes('listening on') && this.stderr.includes('fleet worker taking rooms');
-      },
-      30_000,
-    );
-  }
-
-  /** The named metric's value from /metrics. */
-  async metric(name: string): Promise<number> {
-    const text = await (await fetch(`${this.publicUrl}/metrics`)).text();
-    const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-    if (match?.[1] === undefined) {
-      throw new Error(`no ${name} in /metrics`);
-    }
-    return Number(match[1]);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-    }
-    await this.exited;
-  }
-}
-
 async function demoToken(url: string, room: string, role: string, sub: string, masked = false): Promise<string> {
   const res = await fetch(`${url}/v1/demo/token?room=${room}&role=${role}&sub=${sub}${masked ? '&masked=true' : ''}`);
   expect(res.status).toBe(200);
@@ -110,7 +42,7 @@ describe.skipIf(!hasTestData)(`room locks under media load${hasTestData ? '' : `
     disposers.push(() => deletePrefix('livemask', DB_URL));
     const dataDir = mkdtempSync(join(tmpdir(), 'livemask-lock-load-'));
     disposers.push(() => rm(dataDir, { recursive: true, force: true }));
-    const worker = new ServeProcess(await freePort(), dataDir);
+    const worker = new FleetServeProcess({ port: await freePort(), redisUrl: DB_URL, capacity: 1, dataDir });
     disposers.push(() => worker.stop());
     await worker.ready();
     const client = await LivemaskClient.connect({ redisUrl: DB_URL, logger: testLogger(), commandTimeoutMs: 5000 });

@@ -2,7 +2,6 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { LivemaskClient, type ClientRoomEvent, type RoomEventStream } from '../../src/client/index.js';
 import { FLEET_DEFAULTS, lockRenewMs, type FleetClient } from '../../src/fleet/index.js';
 import { FfmpegSource, Publisher, Subscriber } from '../live/peers.js';
-import { clipPath, hasTestData, noDataReason, repoRoot } from '../support/paths.js';
+import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
 import { connectClient, disposeAfterEach, testLogger, waitFor } from './helpers.js';
+import { FleetServeProcess, freePort } from './serve-process.js';
 
 /**
  * Redis restarts while a fleet room is live (issue 5). A private
@@ -45,19 +45,6 @@ const SHORT_OUTAGE_MS = FLEET_DEFAULTS.lockDurationMs - lockRenewMs(FLEET_DEFAUL
 /** Longer than the lock: every room lock has expired when Redis comes back. */
 const LONG_OUTAGE_MS = FLEET_DEFAULTS.lockDurationMs + 2000;
 const disposers = disposeAfterEach();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') {
-    throw new Error('no port');
-  }
-  return address.port;
-}
 
 /** A private redis-server with an fsynced append-only file, restartable on the same port and directory. */
 class PrivateRedis {
@@ -112,71 +99,9 @@ class PrivateRedis {
   }
 }
 
-class ServeProcess {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>;
-  readonly publicUrl: string;
-  readonly exited: Promise<unknown[]>;
-  #stderr = '';
-  #stdout = '';
-
-  constructor(port: number, redisUrl: string, dataDir: string) {
-    this.publicUrl = `http://localhost:${port}`;
-    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIVEMASK_')));
-    const args = ['--import', 'tsx', join(repoRoot, 'test/support/cli-entry.ts'), 'serve', '--demo', '--port', String(port), '--public-url', this.publicUrl];
-    this.child = spawn(process.execPath, args, {
-      cwd: repoRoot,
-      env: { ...base, LIVEMASK_LOG_LEVEL: 'info', LIVEMASK_DATA: join(dataDir, String(port)), LIVEMASK_EVIDENCE: 'off', LIVEMASK_REDIS_URL: redisUrl, LIVEMASK_CAPACITY: '2' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout.on('data', (d: Buffer) => (this.#stdout += d.toString()));
-    this.child.stderr.on('data', (d: Buffer) => (this.#stderr += d.toString()));
-    this.exited = once(this.child, 'close');
-  }
-
-  get stderr(): string {
-    return this.#stderr;
-  }
-
-  /** `hostname-pid`, as `livemask serve` names itself in the fleet. */
-  get workerIdPattern(): RegExp {
-    return new RegExp(`-${this.child.pid}$`);
-  }
-
-  async ready(): Promise<void> {
-    await waitFor(
-      `livemask serve to join the fleet (stderr: ${this.#stderr.slice(-800)})`,
-      () => {
-        if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          throw new Error(`livemask serve exited: ${this.#stderr.slice(-800)}`);
-        }
-        return this.#stdout.includes('listening on') && this.#stderr.includes('fleet worker taking rooms');
-      },
-      30_000,
-    );
-  }
-
-  /** A gauge of this worker's /metrics (undefined while the scrape fails). */
-  async gauge(name: string): Promise<number | undefined> {
-    try {
-      const text = await (await fetch(`${this.publicUrl}/metrics`)).text();
-      const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-      return match?.[1] !== undefined ? Number(match[1]) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-    }
-    await this.exited;
-  }
-}
-
 interface Fleet {
   redis: PrivateRedis;
-  workers: ServeProcess[];
+  workers: FleetServeProcess[];
   client: LivemaskClient;
   fleet: FleetClient;
 }
@@ -187,9 +112,10 @@ async function startFleet(): Promise<Fleet> {
   await redis.start();
   const dataDir = mkdtempSync(join(tmpdir(), 'livemask-restart-'));
   disposers.push(() => rm(dataDir, { recursive: true, force: true }));
-  const workers: ServeProcess[] = [];
+  const workers: FleetServeProcess[] = [];
   for (let i = 0; i < 2; i += 1) {
-    const worker = new ServeProcess(await freePort(), redis.url, dataDir);
+    const port = await freePort();
+    const worker = new FleetServeProcess({ port, redisUrl: redis.url, capacity: 2, dataDir: join(dataDir, String(port)) });
     disposers.push(() => worker.stop());
     workers.push(worker);
   }
