@@ -1,11 +1,15 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FlowProducer, Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { EvidenceError, LivemaskError, type Logger } from '../src/core/index.js';
-import { appendAudit, exportEvidence, FILES, listSessions, recover, sweep, verify, type SweepResult, type VerifyResult } from '../src/evidence/index.js';
+import {
+  appendAudit, exportEvidence, FILES, listSessions, readSessionWriter, recover, sweep, verify, writerAlive,
+  type SessionWriter, type SweepResult, type VerifyResult,
+} from '../src/evidence/index.js';
 import { connectRedis, FLEET_DEFAULTS, RoomIdSchema } from '../src/fleet/index.js';
 
 /**
@@ -280,26 +284,37 @@ export class EvidenceWorker {
     return { session: data.session, recovered, intact: result.ok, ...(result.ok ? {} : { problem: `${result.problem.kind}: ${result.problem.message}` }) };
   }
 
-  /** Waits for the recorder to seal an open session; recovers it when its log stayed still (left by a killed process). */
+  /**
+   * Waits for the recorder to seal an open session. Recovers it at once when
+   * its writer was a process of this host that is gone (killed), or when its
+   * log stayed still for the wait (a writer on another host, or of an older
+   * version that did not name itself).
+   */
   async #sealOrRecover(room: string, session: string, signal: AbortSignal | undefined): Promise<boolean> {
     const dir = join(this.#o.root, room, session);
     const sealed = async (): Promise<boolean> => (await stat(join(dir, FILES.manifest)).catch(missing)) !== undefined;
     const logTime = async (): Promise<number | undefined> => (await stat(join(dir, FILES.events)).catch(missing))?.mtimeMs;
     const before = await logTime();
     const deadline = Date.now() + (this.#o.sealWaitMs ?? 15_000);
+    // Written by a process of this host that is gone (killed): nothing will seal it, so recover at once.
+    const writer = await readSessionWriter(dir).catch((): SessionWriter => ({}));
+    const writerGone = writer.host === hostname() && writer.pid !== undefined && writer.pid !== process.pid && !writerAlive(writer);
     while (!(await sealed())) {
       if (signal?.aborted === true) {
         throw new LivemaskError('ABORTED', `finalise of ${room}/${session} aborted`);
       }
-      if (Date.now() >= deadline) {
-        if ((await logTime()) !== before) {
+      if (writerGone || Date.now() >= deadline) {
+        if (!writerGone && (await logTime()) !== before) {
           throw new EvidenceError('EVIDENCE_IO', `session ${room}/${session} is still being written; finalise retries`);
         }
         const signingKey = this.#o.signingKey;
         if (!signingKey) {
           throw new UnrecoverableError(`CONFIG_INVALID: session ${room}/${session} is open and this worker has no evidence signing key`);
         }
-        await recover(this.#o.root, { signingKey, logger: this.#logger, room });
+        const recovered = await recover(this.#o.root, { signingKey, logger: this.#logger, room });
+        if (!recovered.some((r) => r.sessionId === session) && !(await sealed())) {
+          throw new EvidenceError('EVIDENCE_IO', `session ${room}/${session} is open and its writer is alive; finalise retries`);
+        }
         return true;
       }
       await new Promise((resolve) => setTimeout(resolve, 200));

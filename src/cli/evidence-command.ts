@@ -3,7 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EvidenceError, LivemaskError, type Logger } from '../core/index.js';
-import { FILES, listSessions, loadEvidenceKeys, recover, verify, type Manifest, type VerifyCounts } from '../evidence/index.js';
+import { describeTakeover, FILES, listSessions, loadEvidenceKeys, recover, verify, type Manifest, type VerifyCounts } from '../evidence/index.js';
 import { appendAudit, exportEvidence, verifyBundle } from '../evidence/index.js';
 import { evidenceGovernanceCommand, GOVERNANCE_COMMANDS } from './evidence-governance-command.js';
 import { evidenceFetchCommand } from './evidence-store-command.js';
@@ -53,6 +53,9 @@ export async function evidenceCommand(args: string[], logger: Logger): Promise<n
       await auditRead(root, room, 'verify', values, keys.signingKey, logger, { intact: result.ok });
       if (result.ok) {
         process.stdout.write(`intact: room ${room}: ${describeCounts(result.counts)}\n`);
+        for (const takeover of result.continuity?.takeovers ?? []) {
+          process.stdout.write(`  ${describeTakeover(takeover)}\n`);
+        }
         return EXIT.ok;
       }
       const p = result.problem;

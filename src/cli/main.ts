@@ -15,7 +15,7 @@ const USAGE = `usage:
                 [--ep cpu|cuda] [--report report.json] [--lookahead N] [--tile-every N] [--require-face]
   livemask eval leak --original A --masked B --truth T.json [--sheet sheet.png]
                 [--corrections C.json] [--threshold X] [--json]
-  livemask serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--demo] [--public-url URL]
+  livemask serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--demo] [--redis URL] [--public-url URL]
   livemask evidence list [--room R] [--data ./data]
   livemask evidence verify <room> [--session S] [--data ./data]
   livemask evidence verify --bundle <dir>
@@ -143,12 +143,13 @@ async function serveCommand(args: string[], logger: Logger): Promise<number> {
     data: { type: 'string' },
     demo: { type: 'boolean' },
     'public-url': { type: 'string' },
+    redis: { type: 'string' },
   });
   if (positionals.length > 0) {
     throw usageError(`serve takes no arguments, got ${positionals.join(' ')}`);
   }
   return serve(
-    { port: str(values.port), host: str(values.host), data: str(values.data), demo: values.demo === true, publicUrl: str(values['public-url']) },
+    { port: str(values.port), host: str(values.host), data: str(values.data), demo: values.demo === true, publicUrl: str(values['public-url']), redis: str(values.redis) },
     logger,
   );
 }

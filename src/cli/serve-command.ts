@@ -12,6 +12,7 @@ import {
   type ServeFlags,
   type ServerConfig,
 } from '../server/index.js';
+import type { RoomRefusal } from '../server/room-gate.js';
 import { EXIT } from './exit-codes.js';
 
 /**
@@ -26,15 +27,21 @@ import { EXIT } from './exit-codes.js';
  * holds a room it relays the room's events and the client library's commands
  * (src/fleet/room-relay.ts), and it advertises `--public-url` (or
  * LIVEMASK_PUBLIC_URL; default the URL it listens on) as the room's URL.
+ * It serves media and control only for the rooms it holds (room-gate.ts),
+ * and on taking a room it first applies the masks the room's previous
+ * holders stored, then logs `failover` or `handover`.
  */
 export async function serve(flags: ServeFlags, logger: Logger): Promise<number> {
   const config = parseServerConfig(flags);
   await prepareDataDir(config.dataDir, flags.data !== undefined);
   const server = await LivemaskServer.create(config, logger);
+  // A fleet worker is not ready, and serves no room, until it has joined (then it serves the rooms it holds).
+  server.setJoining(config.redisUrl !== undefined);
   let fleet: FleetMembership | undefined;
   try {
     const url = await server.start();
     fleet = await joinFleet(config, server, url, logger);
+    server.setJoining(false);
     process.stdout.write(`livemask serve: listening on ${url}${config.demo ? ' (demo mode)' : ''}\n`);
     if (config.demo) {
       process.stdout.write(`livemask serve: demo page at ${url}/\n`);
@@ -64,6 +71,16 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
   const { FleetWorker, RoomRelay, registerFleetMetrics } = await import('../fleet/index.js');
   const workerId = `${hostname()}-${process.pid}`;
   const roomLogger = logger.child({ module: 'rooms' });
+  // Only the rooms this worker holds are served here (src/server/room-gate.ts).
+  const admitted = new Set<string>();
+  const taking = new Map<string, Promise<void>>();
+  const notHere = (room: string): RoomRefusal | undefined => admitted.has(room)
+    ? undefined
+    : { status: 409, message: `this worker does not hold room ${room}; the client library's startRoom gives the URL of the worker that does` };
+  server.setRoomGate((room) => {
+    const takeover = taking.get(room);
+    return takeover ? takeover.then(() => notHere(room)) : notHere(room);
+  });
   // Commands from the client library take the same code paths as the HTTP routes.
   const relay = await RoomRelay.start({
     redisUrl: config.redisUrl,
@@ -72,7 +89,7 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
     target: {
       setMask: (room, participant, masked) => switchMask(server.rooms, roomLogger, room, participant, masked),
       post: (room, event) => postRoomEvent(server.rooms, roomLogger, room, event.type, event.data ?? {}),
-      subscribe: (room, listener) => server.rooms.subscribe(room, listener),
+      subscribe: (room, listener, afterSeq) => server.rooms.subscribe(room, listener, afterSeq !== undefined ? { afterSeq } : {}),
     },
   });
   let evidence: EvidenceWorker | undefined;
@@ -85,12 +102,37 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
       capacity: config.capacity ?? 4,
       publicUrl: config.publicUrl ?? advertisedUrl(url),
       logger,
-      // The media hand-off of a fleet room is not wired yet: the worker holds the slot and relays the room.
-      onRoomAssigned: async ({ room }) => {
-        await relay.hold(room);
+      // Masks first, then the room is served: a participant re-publishing after a failover is masked from its first frame.
+      onRoomAssigned: async ({ room, previous, failovers }) => {
+        let done!: () => void;
+        taking.set(room, new Promise<void>((resolve) => (done = resolve)));
+        const since = server.rooms.lastSeq(room);
+        try {
+          for (const [participant, masked] of await relay.savedMasks(room)) {
+            if (masked) {
+              switchMask(server.rooms, roomLogger, room, participant, true);
+            }
+          }
+          if (previous && previous.workerId !== workerId) {
+            const from = { fromWorker: previous.workerId, toWorker: workerId };
+            const event = previous.releasedAt !== undefined
+              ? server.rooms.takeover(room, { type: 'handover', ...from, releasedAt: previous.releasedAt })
+              : server.rooms.takeover(room, { type: 'failover', ...from, fromSince: previous.since, failovers });
+            roomLogger.warn({ room, ...from, type: event.type }, 'took the room over from another worker');
+          }
+          admitted.add(room);
+          await relay.hold(room, since); // relays the takeover's events, then announces the room
+        } catch (err) {
+          admitted.delete(room);
+          throw err;
+        } finally {
+          taking.delete(room);
+          done();
+        }
         return undefined;
       },
       onRoomReleased: async (room, _handle, reason) => {
+        admitted.delete(room);
         await relay.release(room);
         if (reason === 'ended') {
           server.rooms.endRoom(room);

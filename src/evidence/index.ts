@@ -8,7 +8,7 @@
  */
 export { EvidenceRecorder, type CloseResult, type EvidenceRecorderEvents, type EvidenceRecorderOptions } from './recorder.js';
 export type { AudioPacketInput, AudioTrackHandle, VideoFrameInput, VideoTrackHandle } from './evidence-track.js';
-export { recover, type RecoveredSession, type RecoverOptions } from './recover.js';
+export { readSessionWriter, recover, writerAlive, type RecoveredSession, type RecoverOptions, type SessionWriter } from './recover.js';
 export { verify, type Problem, type ProblemKind, type VerifyCounts, type VerifyResult } from './verify.js';
 export { demoKeyDir, KEY_ENV, loadEvidenceKeys, type EvidenceKeys, type LoadKeysOptions } from './keys.js';
 export { FILES, listSessions, OPEN_SUFFIX, participantFiles, segmentName, sessionDir, type SessionRef } from './layout.js';
@@ -25,3 +25,4 @@ export { coveringSegments, parseIsoTime, parseRange, planClip, segmentWallTimes,
 export { HOLD_FILE, holdRoom, isHeld, readHold, releaseRoom, type HoldAccess, type HoldResult, type HoldState } from './holds.js';
 export { checkRetentionDays, DAY_MS, expiredSessions, judgeSessions, retentionReference, type RetentionBasis, type RetentionOutcome, type RetentionVerdict, type SessionTimes } from './retention.js';
 export { sweep, TOMBSTONE_PREFIX, type KeptSession, type SessionKey, type SweepOptions, type SweepResult, type SweptSession } from './sweep.js';
+export { continuity, describeTakeover, type Continuity, type SessionSpan, type Takeover } from './continuity.js';

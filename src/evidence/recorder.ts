@@ -1,4 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EvidenceError, TypedEmitter, type Logger } from '../core/index.js';
@@ -7,6 +8,12 @@ import { EventLog } from './event-log.js';
 import { EvidenceTrack, type AudioTrackHandle, type VideoTrackHandle } from './evidence-track.js';
 import { checkId, FILES, sessionDir } from './layout.js';
 import { EVENT, type Manifest, type SegmentRecord } from './manifest.js';
+
+/** The writer of a session, as `session-started` states it. */
+export function sessionWriter(workerId?: string): { host: string; pid: number; workerId: string } {
+  const host = hostname();
+  return { host, pid: process.pid, workerId: workerId ?? `${host}-${process.pid}` };
+}
 
 export interface EvidenceRecorderOptions {
   /** The evidence root, e.g. `<data>/evidence`. */
@@ -21,6 +28,8 @@ export interface EvidenceRecorderOptions {
   checkpointSeconds?: number;
   /** Most bytes per track queued for disk before recording stops. Default 16 MiB. */
   maxPendingBytes?: number;
+  /** The fleet worker that records (`hostname-pid` by default): stated in `session-started`, for continuity across a failover. */
+  workerId?: string;
   logger?: Logger;
 }
 
@@ -76,7 +85,13 @@ export class EvidenceRecorder extends TypedEmitter<EvidenceRecorderEvents> {
       const pem = createPublicKey(this.#o.signingKey).export({ type: 'spki', format: 'pem' }).toString();
       await writeFileDurable(join(this.dir, FILES.publicKey), pem);
       this.#log = await EventLog.create({ dir: this.dir, room: this.room, sessionId: this.sessionId, signingKey: this.#o.signingKey });
-      await this.#log.append(EVENT.sessionStarted, { room: this.room, sessionId: this.sessionId, segmentSeconds: this.#segmentSeconds });
+      await this.#log.append(EVENT.sessionStarted, {
+        room: this.room,
+        sessionId: this.sessionId,
+        segmentSeconds: this.#segmentSeconds,
+        // Who writes: recovery leaves a session alone while this process lives (recover.ts).
+        ...sessionWriter(this.#o.workerId),
+      });
       await this.#log.checkpoint();
     } catch (err) {
       throw this.#fail(err);

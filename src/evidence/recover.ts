@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MediaError, type Logger } from '../core/index.js';
 import { FfmpegProcess } from '../media/index.js';
@@ -15,6 +16,12 @@ export interface RecoverOptions {
   logger?: Logger;
   /** Only this room's sessions (the evidence worker's finalise job); default every room. */
   room?: string;
+  /**
+   * Whether the process that writes a session is alive (so the session is
+   * not left open but being recorded). Default: its `session-started` names
+   * this host and a pid other than this process's that is running.
+   */
+  writerAlive?: (writer: SessionWriter) => boolean;
 }
 
 export interface RecoveredSession {
@@ -37,12 +44,52 @@ export interface RecoveredSession {
  */
 export async function recover(root: string, options: RecoverOptions): Promise<RecoveredSession[]> {
   const out: RecoveredSession[] = [];
+  const alive = options.writerAlive ?? writerAlive;
   for (const ref of await listSessions(root, options.room)) {
-    if (!(await isFile(join(ref.dir, FILES.manifest)))) {
-      out.push(await recoverSession(ref, options));
+    if (await isFile(join(ref.dir, FILES.manifest))) {
+      continue;
     }
+    // Workers of one host share its evidence root: never seal what another live worker still records.
+    const writer = await readSessionWriter(ref.dir);
+    if (alive(writer)) {
+      options.logger?.info({ room: ref.room, session: ref.sessionId, writer: writer.workerId }, 'evidence session left open: its writer is alive');
+      continue;
+    }
+    out.push(await recoverSession(ref, options));
   }
   return out;
+}
+
+export interface SessionWriter {
+  host?: string;
+  pid?: number;
+  workerId?: string;
+}
+
+/** Who `session-started` says writes the session in `dir`; empty when the first line is unreadable. */
+export async function readSessionWriter(dir: string): Promise<SessionWriter> {
+  const text = await readFile(join(dir, FILES.events), 'utf8');
+  const first = text.slice(0, text.indexOf('\n') + 1);
+  const { entries } = parseLog(first);
+  const data = entries[0]?.type === EVENT.sessionStarted ? entries[0].data : {};
+  return {
+    ...(typeof data.host === 'string' ? { host: data.host } : {}),
+    ...(typeof data.pid === 'number' ? { pid: data.pid } : {}),
+    ...(typeof data.workerId === 'string' ? { workerId: data.workerId } : {}),
+  };
+}
+
+/** True when `writer` is another process of this host that is running now (a reused pid reads as alive: the session waits). */
+export function writerAlive(writer: SessionWriter): boolean {
+  if (writer.host !== hostname() || writer.pid === undefined || writer.pid === process.pid) {
+    return false;
+  }
+  try {
+    process.kill(writer.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function recoverSession(ref: SessionRef, options: RecoverOptions): Promise<RecoveredSession> {

@@ -2,6 +2,7 @@ import { verify as verifySignature, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EvidenceError } from '../core/index.js';
+import { continuity, type Continuity } from './continuity.js';
 import type { Checkpoint } from './event-log.js';
 import { checkChain, checkpointMessage, parseLog, sha256Hex, type ChainEntry } from './hash-chain.js';
 import { FILES, isFile, listSessions, participantFiles, type SessionRef } from './layout.js';
@@ -39,7 +40,8 @@ export interface VerifyCounts {
   bytes: number;
 }
 
-export type VerifyResult = { ok: true; counts: VerifyCounts } | { ok: false; problem: Problem; counts: VerifyCounts };
+/** `continuity` is there when a whole room verifies: its sessions in order and the fleet takeovers between them. */
+export type VerifyResult = { ok: true; counts: VerifyCounts; continuity?: Continuity } | { ok: false; problem: Problem; counts: VerifyCounts };
 
 /**
  * Verifies a room's sessions (or one) against `publicKey`, the key from
@@ -53,14 +55,16 @@ export async function verify(root: string, room: string, publicKey: KeyObject, s
     throw new EvidenceError('EVIDENCE_NOT_FOUND', `no evidence for room ${room}${sessionId !== undefined ? ` session ${sessionId}` : ''} under ${root}`);
   }
   const counts: VerifyCounts = { sessions: 0, segments: 0, events: 0, checkpoints: 0, bytes: 0 };
+  const verified: { sessionId: string; session: SignedSession }[] = [];
   for (const ref of sessions) {
     const checked = await verifySession(ref, publicKey, counts);
     if (!checked.ok) {
       return { ok: false, problem: checked.problem, counts };
     }
     counts.sessions += 1;
+    verified.push({ sessionId: ref.sessionId, session: checked.session });
   }
-  return { ok: true, counts };
+  return sessionId === undefined ? { ok: true, counts, continuity: continuity(verified) } : { ok: true, counts };
 }
 
 async function readText(path: string): Promise<string | undefined> {

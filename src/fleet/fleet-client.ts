@@ -76,6 +76,8 @@ export class FleetClient {
       }
       await existing.remove();
     }
+    // A new room: no mask states or holder from an earlier room of the same id.
+    await this.#redis.del(this.#keys.state(room));
     const data: RoomJobData = { room, params, openedAt: new Date().toISOString() };
     await this.#queue.add('room', data, {
       jobId,
@@ -104,6 +106,7 @@ export class FleetClient {
     if (state !== 'active') {
       try {
         await job.remove();
+        await this.#redis.del(this.#keys.state(room));
         this.#logger.info({ room, state }, 'room ended before a worker took it');
         return 'removed';
       } catch (err) {

@@ -9,6 +9,9 @@
 
 export const ROOMS_QUEUE = 'rooms';
 
+/** A room's state (FleetKeys.state) is deleted when the room ends; this expiry is the backstop for a room never ended. */
+export const ROOM_STATE_TTL_MS = 7 * 24 * 3600 * 1000;
+
 export function roomJobId(room: string): string {
   return `room-${room}`;
 }
@@ -23,6 +26,16 @@ export class FleetKeys {
   /** `{workerId, publicUrl, since}` of the worker that holds the room; expires unless renewed. */
   assignment(room: string): string {
     return `${this.prefix}:fleet:assign:${room}`;
+  }
+
+  /**
+   * The room's state that outlives its holder, a hash: `holder` (the latest
+   * assignment), `released` (when that holder handed the room back), and
+   * `mask:<participant>` ('1' or '0') for every mask switched. The next
+   * holder reads it, so a failover neither unmasks anyone nor goes unstated.
+   */
+  state(room: string): string {
+    return `${this.prefix}:fleet:state:${room}`;
   }
 
   /** Set by endRoom so that a worker that claims or holds the room lets it go. */

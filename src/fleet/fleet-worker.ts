@@ -1,9 +1,9 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TypedEmitter, type Logger } from '../core/index.js';
-import { encodeAssignment, type RoomAssignment } from './assignment.js';
+import { decodeAssignment, encodeAssignment, type RoomAssignment } from './assignment.js';
 import { FleetError } from './fleet-error.js';
-import { FleetKeys, ROOMS_QUEUE, roomJobId } from './fleet-keys.js';
+import { FleetKeys, ROOM_STATE_TTL_MS, ROOMS_QUEUE, roomJobId } from './fleet-keys.js';
 import {
   lockRenewMs,
   resolveConnection,
@@ -43,9 +43,14 @@ export interface AssignedRoom {
   openedAt: string;
   /** Times this room has moved after a worker died (BullMQ's stalled counter). */
   failovers: number;
+  /** The worker that held the room before this one, when one did (read from the room's state). */
+  previous?: PreviousHolder;
   /** Aborted when the room is released. */
   signal: AbortSignal;
 }
+
+/** The previous holder of a room: `releasedAt` is set when it handed the room back (a drain), absent when it died or lost it. */
+export type PreviousHolder = RoomAssignment & { releasedAt?: string };
 
 export interface FleetWorkerOptions<H> extends FleetConnectionOptions {
   /** Unique in the fleet, e.g. `hostname-pid`. */
@@ -248,8 +253,11 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
     const held = this.#hold(room);
     let handle: H;
     try {
+      const previous = await this.#takeOver(room, held.record);
       await this.#redis.set(this.#keys.assignment(room), held.record, 'PX', this.#timing.lockDurationMs);
-      handle = await this.#options.onRoomAssigned({ room, params, openedAt, failovers: job.stalledCounter, signal: held.controller.signal });
+      handle = await this.#options.onRoomAssigned({
+        room, params, openedAt, failovers: job.stalledCounter, signal: held.controller.signal, ...(previous ? { previous } : {}),
+      });
     } catch (err) {
       this.#held.delete(room);
       held.controller.abort();
@@ -266,6 +274,11 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
     } catch (err) {
       logger.error({ error: err instanceof Error ? err.message : String(err) }, 'onRoomReleased failed');
     }
+    if (reason === 'drained') {
+      await this.#redis.hset(this.#keys.state(room), 'released', new Date().toISOString());
+    } else if (reason === 'ended') {
+      await this.#redis.del(this.#keys.state(room));
+    }
     if (reason !== 'lost') {
       await this.#redis.eval(DELETE_IF_OURS, 1, this.#keys.assignment(room), held.record);
     }
@@ -279,6 +292,15 @@ export class FleetWorker<H = unknown> extends TypedEmitter<FleetWorkerEvents> {
     }
     // Drained: back in wait. Lost: no longer ours; the stalled check moves it.
     throw new WaitingError();
+  }
+
+  /** Records this worker as the room's holder in the room's state; returns the holder before it, if any. */
+  async #takeOver(room: string, record: string): Promise<PreviousHolder | undefined> {
+    const key = this.#keys.state(room);
+    const results = await this.#redis.multi().hmget(key, 'holder', 'released').hset(key, 'holder', record).hdel(key, 'released').pexpire(key, ROOM_STATE_TTL_MS).exec();
+    const [holder, released] = (results?.[0]?.[1] ?? []) as (string | null)[];
+    const previous = decodeAssignment(holder ?? null);
+    return previous ? { ...previous, ...(released ? { releasedAt: released } : {}) } : undefined;
   }
 
   #hold(room: string): Held {

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../core/index.js';
 import { FleetError } from './fleet-error.js';
-import { FleetKeys } from './fleet-keys.js';
+import { FleetKeys, ROOM_STATE_TTL_MS } from './fleet-keys.js';
 import { resolveConnection, type FleetConnectionOptions } from './fleet-options.js';
 import { connectFleetRedis } from './redis-connect.js';
 import {
@@ -25,7 +25,10 @@ import {
  *   the mask is switched here;
  * - publishes every event of the room on the room's event channel, and
  *   announces that it took the room (clients then re-read the assignment and
- *   report `room-moved`).
+ *   report `room-moved`);
+ * - keeps every mask switch in the room's state (FleetKeys.state), so that
+ *   the next holder starts with the same masks (`savedMasks`). A command's
+ *   switch is stored before its reply; a switch over HTTP right after.
  * It has two Redis connections of its own (one subscribed, one publishing);
  * ioredis re-subscribes after a reconnect.
  */
@@ -36,8 +39,8 @@ export interface RoomRelayTarget {
   setMask(room: string, participant: string, masked: boolean): { seq: number; at: string } | undefined;
   /** Records a posted event; returns the event it recorded. */
   post(room: string, event: PostedEvent): { seq: number; at: string };
-  /** Calls `listener` with each new event of the room; returns the function that unsubscribes. */
-  subscribe(room: string, listener: (event: RelayedEvent) => void): () => void;
+  /** Calls `listener` with each new event of the room, after replaying the kept ones past `afterSeq`; returns the function that unsubscribes. */
+  subscribe(room: string, listener: (event: RelayedEvent) => void, afterSeq?: number): () => void;
 }
 
 export interface RoomRelayOptions extends FleetConnectionOptions {
@@ -96,15 +99,44 @@ export class RoomRelay {
     return this.#publisher.status === 'ready' && this.#subscriber.status === 'ready';
   }
 
-  /** Starts relaying a room this worker took: events out, commands in; then announces it. */
-  async hold(room: string): Promise<void> {
+  /** The mask states the room's holders stored, by participant: what a new holder applies before it serves the room. */
+  async savedMasks(room: string): Promise<Map<string, boolean>> {
+    const state = await this.#publisher.hgetall(this.#keys.state(room));
+    const masks = new Map<string, boolean>();
+    for (const [field, value] of Object.entries(state)) {
+      if (field.startsWith('mask:')) {
+        masks.set(field.slice('mask:'.length), value === '1');
+      }
+    }
+    return masks;
+  }
+
+  async #storeMask(room: string, participant: string, masked: boolean): Promise<void> {
+    const key = this.#keys.state(room);
+    await this.#publisher.multi().hset(key, `mask:${participant}`, masked ? '1' : '0').pexpire(key, ROOM_STATE_TTL_MS).exec();
+  }
+
+  /**
+   * Starts relaying a room this worker took: events out (first those past
+   * `afterSeq`, the ones recorded while taking the room over), commands in;
+   * then announces it.
+   */
+  async hold(room: string, afterSeq?: number): Promise<void> {
     if (this.#closed) {
       throw new FleetError('CLOSED', 'the room relay is closed');
     }
     if (this.#held.has(room)) {
       return;
     }
-    const unsubscribe = this.#target.subscribe(room, (event) => this.#broadcast(room, { kind: 'event', workerId: this.workerId, event }));
+    const unsubscribe = this.#target.subscribe(room, (event) => {
+      const masked = maskStateOf(event);
+      if (masked !== undefined && typeof event.participant === 'string') {
+        this.#storeMask(room, event.participant, masked).catch((err: unknown) => {
+          this.#logger.error({ room, error: err instanceof Error ? err.message : String(err) }, 'could not store a mask switch for the next holder');
+        });
+      }
+      this.#broadcast(room, { kind: 'event', workerId: this.workerId, event });
+    }, afterSeq);
     const channel = this.#keys.command(room);
     this.#held.set(room, unsubscribe);
     this.#channels.set(channel, room);
@@ -161,9 +193,14 @@ export class RoomRelay {
     const command = decodeMessage(RoomCommandSchema, text);
     let reply: CommandReply;
     let replyTo: string;
+    let stored: Promise<void> = Promise.resolve();
     if (command) {
       reply = this.#apply(room, command);
       replyTo = command.replyTo;
+      if (reply.ok && command.op === 'set-mask') {
+        // Resolves the client's setMask only once a next holder would see the switch too.
+        stored = this.#storeMask(room, command.participant, command.masked);
+      }
     } else {
       const address = decodeMessage(AddressSchema, text);
       this.#logger.warn({ room, answered: address !== undefined }, 'unreadable room command');
@@ -173,9 +210,16 @@ export class RoomRelay {
       reply = this.#failure(address.id, 'BAD_REQUEST', 'the command does not parse (a client of another version?)');
       replyTo = address.replyTo;
     }
-    this.#publisher.publish(this.#keys.reply(replyTo), JSON.stringify(reply)).catch((err: unknown) => {
-      this.#logger.warn({ room, error: err instanceof Error ? err.message : String(err) }, 'could not answer a room command');
-    });
+    const answer = reply;
+    stored
+      .then(
+        () => answer,
+        (err: unknown): CommandReply => this.#failure(answer.id, 'COMMAND_FAILED', `applied here, but not stored for the next holder: ${err instanceof Error ? err.message : String(err)}`),
+      )
+      .then((final) => this.#publisher.publish(this.#keys.reply(replyTo), JSON.stringify(final)))
+      .catch((err: unknown) => {
+        this.#logger.warn({ room, error: err instanceof Error ? err.message : String(err) }, 'could not answer a room command');
+      });
   }
 
   #apply(room: string, command: RoomCommand): CommandReply {
@@ -199,4 +243,12 @@ export class RoomRelay {
   #failure(id: string, code: CommandFailureCode, message: string): CommandReply {
     return { ok: false, id, workerId: this.workerId, code, message };
   }
+}
+
+/** The mask state an event sets: a switch, or a join masked by its token; undefined for other events. */
+function maskStateOf(event: RelayedEvent): boolean | undefined {
+  if (event.type === 'mask-on' || event.type === 'mask-off') {
+    return event.type === 'mask-on';
+  }
+  return event.type === 'participant-joined' && event.masked === true ? true : undefined;
 }

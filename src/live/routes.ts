@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { LivemaskError } from '../core/index.js';
 import { sendError } from '../server/http-errors.js';
+import { refusedByGate, type RoomGate } from '../server/room-gate.js';
 import { claimsOf, IdSchema, requireRoomToken } from '../server/room-auth.js';
 import { ROLES, type Role, type TokenVerifier } from '../server/tokens.js';
 import type { LiveSessions } from './sessions.js';
@@ -17,6 +18,8 @@ export interface LiveRoutesContext {
   verifier: TokenVerifier;
   /** True once stop has begun: no new sessions then. */
   stopping: () => boolean;
+  /** In a fleet: refuses new sessions for rooms this worker does not hold. */
+  gate?: RoomGate;
 }
 
 const SDP = 'application/sdp';
@@ -42,6 +45,9 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     }
     checkPublishOffer(offer);
     const claims = claimsOf(request);
+    if (await refusedByGate(reply, ctx.gate, room)) {
+      return reply;
+    }
     const full = ctx.sessions.refusal('whip', claims.masked === true);
     if (full !== undefined) {
       return sendError(reply.header('retry-after', '5'), 503, 'UNAVAILABLE', full);
@@ -61,6 +67,9 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     }
     checkSubscribeOffer(offer);
     const claims = claimsOf(request);
+    if (await refusedByGate(reply, ctx.gate, room)) {
+      return reply;
+    }
     const full = ctx.sessions.refusal('whep');
     if (full !== undefined) {
       return sendError(reply.header('retry-after', '5'), 503, 'UNAVAILABLE', full);

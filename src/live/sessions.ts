@@ -151,6 +151,8 @@ export class LiveSessions {
   readonly #maxMasked: number;
   readonly #evidence: LiveSessionsOptions['evidence'];
   readonly #recordings = new Map<string, RoomRecording>();
+  /** The last room event seq recorded, per room (a room's seq starts again at 1 once it ends). */
+  readonly #recordedSeq = new Map<string, number>();
   /** Recordings being sealed; close() waits for them. */
   readonly #sealing = new Set<Promise<unknown>>();
   readonly #publishers = new Map<string, Publisher>();
@@ -175,7 +177,12 @@ export class LiveSessions {
     this.#maxMasked = options.maxMasked ?? 4;
     this.#evidence = options.evidence;
     // Mask switches start masked renditions even before anyone subscribes.
-    this.#unsubscribe = this.#rooms.on('event', (event) => this.#onRoomEvent(event));
+    const offEvent = this.#rooms.on('event', (event) => this.#onRoomEvent(event));
+    const offEnded = this.#rooms.on('room-ended', (room) => this.#recordedSeq.delete(room));
+    this.#unsubscribe = () => {
+      offEvent();
+      offEnded();
+    };
   }
 
   /** The masked rendition of a participant's current publisher (tests, metrics). */
@@ -547,6 +554,9 @@ export class LiveSessions {
       recorder.start().catch(() => undefined); // a failure is reported through 'evidence-error'
       recording = { recorder, publishers: 0 };
       this.#recordings.set(pub.room, recording);
+      // What the room saw while nothing recorded it (a mask switched before the first join, a failover): kept events first.
+      const replay = this.#rooms.subscribe(pub.room, (event) => this.#recordRoomEvent(event), { afterSeq: this.#recordedSeq.get(pub.room) ?? 0 });
+      replay();
     }
     recording.publishers += 1;
     pub.evidence = {
@@ -616,11 +626,19 @@ export class LiveSessions {
     video.receiver.sendRtcpPLI(video.ssrc).catch((err: unknown) => this.#logger.debug({ err, room }, 'PLI send failed'));
   }
 
-  #onRoomEvent(event: RoomEvent): void {
-    if (event.type !== 'evidence-error') {
-      const { room, seq, at, ...data } = event;
-      this.#recordings.get(room)?.recorder.event(`room:${event.type}`, { ...data, roomSeq: seq, roomAt: at });
+  /** A room event into the room's recording, once: `roomSeq` says where it stands in the room's log. */
+  #recordRoomEvent(event: RoomEvent): void {
+    const { room, seq, at, ...data } = event;
+    const recording = this.#recordings.get(room);
+    if (!recording || event.type === 'evidence-error' || seq <= (this.#recordedSeq.get(room) ?? 0)) {
+      return;
     }
+    this.#recordedSeq.set(room, seq);
+    recording.recorder.event(`room:${event.type}`, { ...data, roomSeq: seq, roomAt: at });
+  }
+
+  #onRoomEvent(event: RoomEvent): void {
+    this.#recordRoomEvent(event);
     if (event.type === 'mask-off') {
       this.#requestKeyframe(event.room, event.participant);
     } else if (event.type === 'mask-on') {

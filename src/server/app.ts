@@ -11,6 +11,7 @@ import { EvidenceMirror, openStore } from '../storage/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
 import { registerDemoPage, registerReplayPage } from './demo-page.js';
 import { registerEvidenceRoutes } from './evidence-routes.js';
+import type { RoomGate } from './room-gate.js';
 import { registerDemoRoutes } from './demo-routes.js';
 import type { EventStream } from './event-stream.js';
 import { handleError, handleNotFound } from './http-errors.js';
@@ -65,6 +66,8 @@ export class LivemaskServer {
   #inflight = 0;
   #onIdle: (() => void)[] = [];
   #state: State = 'created';
+  #roomGate: RoomGate | undefined;
+  #joining = false;
   #stopping: Promise<void> | undefined;
   #url: string | undefined;
 
@@ -106,7 +109,7 @@ export class LivemaskServer {
     });
     this.#app.setErrorHandler(handleError);
     this.#app.setNotFoundHandler(handleNotFound);
-    registerOpsRoutes(this.#app, { metrics: this.metrics, ready: () => this.#state === 'listening' });
+    registerOpsRoutes(this.#app, { metrics: this.metrics, ready: () => this.ready });
     registerRoomRoutes(this.#app, {
       rooms: this.rooms,
       verifier,
@@ -114,6 +117,7 @@ export class LivemaskServer {
       streams: this.#streams,
       heartbeatMs: options.heartbeatMs ?? 15_000,
       stopping: () => this.#state === 'stopping' || this.#state === 'stopped',
+      gate: (room) => this.#gate(room),
     });
     this.live = new LiveSessions({
       rooms: this.rooms,
@@ -128,6 +132,7 @@ export class LivemaskServer {
       sessions: this.live,
       verifier,
       stopping: () => this.#state === 'stopping' || this.#state === 'stopped',
+      gate: (room) => this.#gate(room),
     });
     if (evidence) {
       registerEvidenceRoutes(this.#app, {
@@ -169,6 +174,11 @@ export class LivemaskServer {
   }
 
   /** The base URL once listening, e.g. `http://127.0.0.1:8080`. */
+  /** In a fleet: which rooms this worker serves (room-gate.ts). Standalone, unset: every room. */
+  setRoomGate(gate: RoomGate | undefined): void {
+    this.#roomGate = gate;
+  }
+
   get url(): string {
     if (this.#url === undefined) {
       throw new LivemaskError('CLOSED', 'the server is not listening');
@@ -176,8 +186,18 @@ export class LivemaskServer {
     return this.#url;
   }
 
+  /** Listening, and not held back by {@link setJoining} (a fleet worker that has not joined yet). */
   get ready(): boolean {
-    return this.#state === 'listening';
+    return this.#state === 'listening' && !this.#joining;
+  }
+
+  /** While true, /readyz answers 503 and every room is refused with 503: set by a fleet worker until it has joined. */
+  setJoining(joining: boolean): void {
+    this.#joining = joining;
+  }
+
+  #gate(room: string): ReturnType<RoomGate> {
+    return this.#joining ? { status: 503, message: 'this worker is joining the fleet' } : this.#roomGate?.(room);
   }
 
   /** Starts listening on the configured host and port; resolves with the base URL. */

@@ -20,6 +20,7 @@ export interface ServeFlags {
   data?: string | undefined;
   demo?: boolean | undefined;
   publicUrl?: string | undefined;
+  redis?: string | undefined;
 }
 
 /** The environment variable behind each field, and the flag that overrides it. */
@@ -32,7 +33,7 @@ const SOURCES = {
   tokenPublicKey: { env: 'LIVEMASK_TOKEN_PUBLIC_KEY', flag: undefined },
   maxBodyBytes: { env: 'LIVEMASK_MAX_BODY_BYTES', flag: undefined },
   drainMs: { env: 'LIVEMASK_DRAIN_MS', flag: undefined },
-  redisUrl: { env: 'LIVEMASK_REDIS_URL', flag: undefined },
+  redisUrl: { env: 'LIVEMASK_REDIS_URL', flag: '--redis' },
   capacity: { env: 'LIVEMASK_CAPACITY', flag: undefined },
   publicUrl: { env: 'LIVEMASK_PUBLIC_URL', flag: '--public-url' },
   maxSessions: { env: 'LIVEMASK_MAX_SESSIONS', flag: undefined },
@@ -288,6 +289,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     dataDir: flags.data,
     demo: flags.demo === true ? 'true' : undefined,
     publicUrl: flags.publicUrl,
+    redisUrl: flags.redis,
   };
   for (const [field, value] of Object.entries(flagValues) as [Field, string | undefined][]) {
     if (value !== undefined) {

@@ -139,7 +139,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
     const { session } = parse(z.object({ session: IdSchema.optional() }).passthrough(), request.query);
     const result = await verify(ctx.root, room, ctx.publicKey, session);
     await audit(request, room, 'verify', { ...(session !== undefined ? { session } : {}), detail: { intact: result.ok } });
-    return reply.header('cache-control', 'no-store').send(result.ok ? { intact: true, counts: result.counts } : { intact: false, problem: result.problem, counts: result.counts });
+    return reply.header('cache-control', 'no-store').send(result.ok ? { intact: true, counts: result.counts, ...(result.continuity ? { continuity: result.continuity } : {}) } : { intact: false, problem: result.problem, counts: result.counts });
   });
 
   app.get('/v1/evidence/rooms/:room/sessions/:session/timeline', hooks, async (request, reply) => {

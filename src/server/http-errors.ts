@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'NOT_INTACT'
   | 'NOT_HELD'
+  | 'ROOM_NOT_HERE'
   | 'INTERNAL';
 
 export interface ErrorBody {

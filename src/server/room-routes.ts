@@ -4,6 +4,7 @@ import { LivemaskError, type Logger } from '../core/index.js';
 import { EventStream } from './event-stream.js';
 import { sendError } from './http-errors.js';
 import { claimsOf, participantParams, requireRoomToken, roomParams } from './room-auth.js';
+import { refusedByGate, type RoomGate } from './room-gate.js';
 import type { RoomEvent, RoomRegistry } from './rooms.js';
 import type { TokenVerifier } from './tokens.js';
 
@@ -21,6 +22,8 @@ export interface RoomRoutesContext {
   heartbeatMs: number;
   /** True once stop has begun: no new event streams then. */
   stopping: () => boolean;
+  /** In a fleet: refuses mask switches and posted events for rooms this worker does not hold. */
+  gate?: RoomGate;
 }
 
 const MaskBody = z.strictObject({ masked: z.boolean() });
@@ -46,6 +49,9 @@ export function registerRoomRoutes(app: FastifyInstance, ctx: RoomRoutesContext)
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
       throw new LivemaskError('BAD_REQUEST', `body must be {"masked": true|false}: ${where}${issue?.message ?? 'invalid'}`);
     }
+    if (await refusedByGate(reply, ctx.gate, room)) {
+      return reply;
+    }
     switchMask(ctx.rooms, ctx.logger, room, participant, body.data.masked);
     return reply.code(204).send();
   });
@@ -59,6 +65,9 @@ export function registerRoomRoutes(app: FastifyInstance, ctx: RoomRoutesContext)
       const issue = body.error.issues[0];
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
       throw new LivemaskError('BAD_REQUEST', `body must be {"type": "<name>", "data": {...}}: ${where}${issue?.message ?? 'invalid'}`);
+    }
+    if (await refusedByGate(reply, ctx.gate, room)) {
+      return reply;
     }
     const event = postRoomEvent(ctx.rooms, ctx.logger, room, body.data.type, body.data.data ?? {});
     return reply.code(202).send({ seq: event.seq, at: event.at });

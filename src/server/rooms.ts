@@ -20,6 +20,13 @@ export type RoomEventBody =
   | { type: 'pipeline-restarted'; participant: string; reason: string }
   | { type: 'error'; participant?: string; reason: string }
   | { type: 'evidence-error'; reason: string }
+  /**
+   * In a fleet, this worker took the room from another: one that died or
+   * lost its lock (`failover`; its media stopped without a goodbye), or one
+   * that handed the room back on shutdown (`handover`).
+   */
+  | { type: 'failover'; fromWorker: string; fromSince: string; toWorker: string; failovers: number }
+  | { type: 'handover'; fromWorker: string; releasedAt: string; toWorker: string }
   /** An event the live-room server posted (an offer sent, say): kept in the room's evidence, and relayed. */
   | { type: 'posted'; name: string; data: Record<string, unknown> };
 
@@ -121,6 +128,11 @@ export class RoomRegistry extends TypedEmitter<RoomRegistryEvents> {
     return this.#record(room, { type: masked ? 'mask-on' : 'mask-off', participant });
   }
 
+  /** The seq of the room's latest event; 0 before its first. */
+  lastSeq(room: string): number {
+    return this.#rooms.get(room)?.seq ?? 0;
+  }
+
   /** Whether a participant is masked now; a participant never seen is not. */
   isMasked(room: string, participant: string): boolean {
     return this.#rooms.get(room)?.participants.get(participant)?.masked ?? false;
@@ -134,6 +146,11 @@ export class RoomRegistry extends TypedEmitter<RoomRegistryEvents> {
   /** Records an event the live-room server posted. */
   post(room: string, name: string, data: Record<string, unknown>): RoomEvent {
     return this.#record(room, { type: 'posted', name, data });
+  }
+
+  /** Records that this worker took the room over from another worker of the fleet. */
+  takeover(room: string, body: Extract<RoomEventBody, { type: 'failover' | 'handover' }>): RoomEvent {
+    return this.#record(room, body);
   }
 
   /** Records an event of the media path: presence, fail-safe, pipeline restarts, errors. */

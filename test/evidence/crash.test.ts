@@ -61,6 +61,9 @@ describe.skipIf(!hasTestData)(`evidence after kill -9 mid-segment${hasTestData ?
     const pushedMs = (): number => (existsSync(progress) ? Number(readFileSync(progress, 'utf8') || '0') : 0);
     await until(() => pushedMs() >= KILL_AFTER_MS || child?.exitCode !== null, 40_000, 'the recorder to push 6.5 s');
     expect(stderr).toBe('');
+    // While its recorder lives, recovery (another worker of this host starting, say) leaves the session open.
+    expect(await recover(root, { signingKey: keys.privateKey })).toEqual([]);
+    expect(existsSync(join(root, 'crash-room', 'crash-1', 'manifest.json'))).toBe(false);
     child.kill('SIGKILL');
     expect(await exited(child)).toBe('SIGKILL');
     const lastPushedMs = pushedMs();

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { cp, mkdtemp, rm, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceRecorder, readAudit, verify, type SegmentRecord } from '../../src/evidence/index.js';
@@ -72,7 +72,13 @@ describe.skipIf(!hasTestData)(`evidence recording of a real face clip${hasTestDa
 
   it('verifies intact, with counts', async () => {
     const result = await verify(root, ROOM, keys.publicKey);
-    expect(result).toEqual({ ok: true, counts: expect.objectContaining({ sessions: 1, segments: segments.length }) as unknown });
+    expect(result).toMatchObject({ ok: true, counts: { sessions: 1, segments: segments.length } });
+    // One session, no takeover; it names the process that recorded it, and spans the recorded media.
+    const spans = result.ok ? result.continuity?.sessions : undefined;
+    expect(result.ok && result.continuity?.takeovers).toEqual([]);
+    expect(spans).toHaveLength(1);
+    expect(spans?.[0]?.workerId).toBe(`${hostname()}-${process.pid}`);
+    expect(Date.parse(spans?.[0]?.lastMediaAt ?? '') - Date.parse(spans?.[0]?.firstMediaAt ?? '')).toBeGreaterThan(5000);
   });
 
   it('keeps the frames bit-exact: each segment decodes alone, and the decoded frames match the source', async () => {

@@ -57,7 +57,7 @@ async function demoToken(url: string, room: string, role: string, sub: string): 
 }
 
 /** Reads the stream until an event matches; fails after `timeoutMs`, naming the events it skipped. */
-async function waitEvent(stream: RoomEventStream, what: string, match: (e: ClientRoomEvent) => boolean, timeoutMs = 10_000): Promise<ClientRoomEvent> {
+async function waitEvent(stream: RoomEventStream, what: string, match: (e: ClientRoomEvent) => boolean, timeoutMs = 10_000, passed: ClientRoomEvent[] = []): Promise<ClientRoomEvent> {
   const skipped: string[] = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -77,6 +77,7 @@ async function waitEvent(stream: RoomEventStream, what: string, match: (e: Clien
       return result.value;
     }
     skipped.push(result.value.type);
+    passed.push(result.value);
   }
 }
 
@@ -271,7 +272,8 @@ describe('livemask/client', () => {
     holder.child.kill('SIGKILL');
     const killedAt = Date.now();
     await holder.exited;
-    const moved = await waitEvent(stream, 'room-moved', (e) => e.type === 'room-moved', 20_000);
+    const before: ClientRoomEvent[] = [];
+    const moved = await waitEvent(stream, 'room-moved', (e) => e.type === 'room-moved', 20_000, before);
     const tookMs = Date.now() - killedAt;
     console.log(`client: room-moved ${tookMs} ms after SIGKILL of the holder`);
     expect(tookMs).toBeLessThan(15_000);
@@ -283,8 +285,10 @@ describe('livemask/client', () => {
 
     // Idempotent after the move too, and the new holder applies commands and relays its events.
     expect(await client.startRoom({ roomId: room })).toEqual({ roomId: room, workerId: moved.workerId, url: other.publicUrl });
+    // The new holder's first event (relayed as it announces itself, so just before room-moved) says where the room came from.
+    expect(before.find((e) => e.type === 'failover')).toMatchObject({ seq: 1, fromWorker: started.workerId, toWorker: moved.workerId, failovers: 1 });
     expect(await client.setMask(room, 'alice', true)).toEqual({ workerId: moved.workerId, changed: true });
-    expect(await waitEvent(stream, 'mask-on', (e) => e.type === 'mask-on')).toMatchObject({ participant: 'alice', seq: 1 });
+    expect(await waitEvent(stream, 'mask-on', (e) => e.type === 'mask-on')).toMatchObject({ participant: 'alice', seq: 2 });
     await publish(other.publicUrl, room, 'rita');
     expect(await waitEvent(stream, 'participant-joined', (e) => e.type === 'participant-joined')).toMatchObject({ participant: 'rita' });
   });

@@ -96,6 +96,9 @@ describe('fleet failover', () => {
     console.log(`failover: room taken over ${tookMs} ms after SIGKILL (bound ${FAILOVER_BOUND_MS} ms)`);
     expect(tookMs).toBeLessThan(FAILOVER_BOUND_MS);
     expect(taken.failovers).toBe(1);
+    // The room's state names the dead holder, with no hand-back time: the new holder logs a failover.
+    expect(taken.previous).toMatchObject({ workerId: 'child-a', room: 'failover-room' });
+    expect(taken.previous?.releasedAt).toBeUndefined();
     expect(await client.roomStatus('failover-room')).toMatchObject({ state: 'held', assignment: { workerId: 'worker-b' } });
   });
 
@@ -112,6 +115,9 @@ describe('fleet failover', () => {
     const taken = await waitFor('worker-b to take the room', () => b.assigned.find((a) => a.room === 'sigterm-room'), 5000);
     console.log(`sigterm: room taken over ${taken.at - termAt} ms after SIGTERM`);
     expect(taken.failovers).toBe(0);
+    // Handed back: the previous holder and when it let go (a handover, not a failover).
+    expect(taken.previous).toMatchObject({ workerId: 'child-a' });
+    expect(Date.parse(taken.previous?.releasedAt ?? '')).toBeGreaterThanOrEqual(termAt - 1000);
     expect((await client.assignment('sigterm-room'))?.workerId).toBe('worker-b');
   });
 });

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { FleetClient, FleetError, FleetWorker, ROOMS_QUEUE } from '../../src/fleet/index.js';
+import { FleetClient, FleetError, FleetKeys, FleetWorker, ROOMS_QUEUE } from '../../src/fleet/index.js';
 import { connectClient, deletePrefix, REDIS_URL, startWorker, testLogger, uniquePrefix, waitFor, type RecordingWorker, disposeAfterEach } from './helpers.js';
 
 /** Integration tests of the fleet against the real Redis on 127.0.0.1:6379, one key prefix per test. */
@@ -80,15 +80,23 @@ describe('fleet', () => {
     const a = await worker(prefix, 'worker-a', 2);
     await client.openRoom('room-x');
     await waitFor('room-x to be assigned', () => a.assigned.length === 1);
+    const redis = new Redis(REDIS_URL);
+    disposers.push(() => redis.quit());
+    const stateKey = new FleetKeys(prefix).state('room-x');
+    expect(JSON.parse((await redis.hget(stateKey, 'holder')) ?? '{}')).toMatchObject({ workerId: 'worker-a' });
+    expect(a.assigned[0]?.previous).toBeUndefined();
     expect(await client.endRoom('room-x')).toBe('signalled');
     await waitFor('room-x to be released', () => a.released.length === 1);
     expect(a.released[0]).toMatchObject({ room: 'room-x', reason: 'ended' });
     expect(a.worker.heldCount).toBe(0);
     await waitFor('room-x to be gone', async () => (await client.roomStatus('room-x')).state === 'none');
     expect(await client.assignment('room-x')).toBeUndefined();
+    // The room's state (holder, masks) goes with it: a room opened again starts afresh.
+    expect(await redis.exists(stateKey)).toBe(0);
 
     await client.openRoom('room-x');
     await waitFor('room-x to be assigned again', () => a.assigned.length === 2);
+    expect(a.assigned[1]?.previous).toBeUndefined();
   });
 
   it('removes a room that ends while queued, and says when it knows no such room', async () => {

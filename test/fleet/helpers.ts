@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { createLogger, type Logger } from '../../src/core/index.js';
-import { FleetClient, FleetWorker, type FleetTiming, type ReleaseReason } from '../../src/fleet/index.js';
+import { FleetClient, FleetWorker, type FleetTiming, type PreviousHolder, type ReleaseReason } from '../../src/fleet/index.js';
 
 export const REDIS_URL = process.env.LIVEMASK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -51,7 +51,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 export interface RecordingWorker {
   worker: FleetWorker<string>;
   /** Every room this worker took, in order, with the time. */
-  assigned: { room: string; at: number; failovers: number }[];
+  assigned: { room: string; at: number; failovers: number; previous?: PreviousHolder }[];
   released: { room: string; reason: ReleaseReason; at: number }[];
 }
 
@@ -72,8 +72,8 @@ export async function startWorker(
     workerId,
     capacity,
     publicUrl: `http://${workerId}.test`,
-    onRoomAssigned: ({ room, failovers }) => {
-      assigned.push({ room, at: Date.now(), failovers });
+    onRoomAssigned: ({ room, failovers, previous }) => {
+      assigned.push({ room, at: Date.now(), failovers, ...(previous ? { previous } : {}) });
       return `handle-${room}`;
     },
     onRoomReleased: (room, handle, reason) => {

@@ -6,7 +6,7 @@ import { parseServerConfig } from '../../src/server/index.js';
 
 const BASE = { LIVEMASK_DEMO: '1', LIVEMASK_REDIS_URL: 'redis://127.0.0.1:6379' };
 
-function problem(flags: { publicUrl?: string }, env: NodeJS.ProcessEnv): string {
+function problem(flags: { publicUrl?: string; redis?: string }, env: NodeJS.ProcessEnv): string {
   try {
     parseServerConfig(flags, { ...BASE, ...env });
   } catch (err) {
@@ -31,6 +31,19 @@ describe('the advertised public URL', () => {
     expect(problem({ publicUrl: 'ftp://w1' }, {})).toBe('--public-url: must be an http:// or https:// URL');
     const message = problem({ publicUrl: 'https://user:hunter2@w1' }, {});
     expect(message).toBe('--public-url: must not hold credentials, a query or a fragment');
+    expect(message).not.toContain('hunter2');
+  });
+});
+
+describe('--redis', () => {
+  it('joins the fleet like LIVEMASK_REDIS_URL, and wins over it', () => {
+    expect(parseServerConfig({ redis: 'redis://10.0.0.9:6380/2' }, { LIVEMASK_DEMO: '1' })).toMatchObject({ redisUrl: 'redis://10.0.0.9:6380/2', capacity: 4 });
+    expect(parseServerConfig({ redis: 'redis://10.0.0.9:6380/2' }, BASE).redisUrl).toBe('redis://10.0.0.9:6380/2');
+  });
+
+  it('names the flag and never echoes a password', () => {
+    const message = problem({ redis: 'http://u:hunter2@cache' }, {});
+    expect(message).toMatch(/^--redis: must be a redis:\/\/ or rediss:\/\/ URL/);
     expect(message).not.toContain('hunter2');
   });
 });

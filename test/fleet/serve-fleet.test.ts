@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/paths.js';
 import { connectClient, deletePrefix, REDIS_URL, waitFor } from './helpers.js';
+import { freePort } from './serve-process.js';
 
 /**
  * `livemask serve` with LIVEMASK_REDIS_URL joins the fleet. The server uses
@@ -36,9 +37,9 @@ afterEach(async () => {
   rmSync(DATA_DIR, { recursive: true, force: true });
 });
 
-function serve(env: NodeJS.ProcessEnv): Serve {
+function serve(env: NodeJS.ProcessEnv, port = 0): Serve {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LIVEMASK_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/support/cli-entry.ts'), 'serve', '--demo', '--port', '0'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/support/cli-entry.ts'), 'serve', '--demo', '--port', String(port)], {
     cwd: repoRoot,
     env: { ...base, LIVEMASK_LOG_LEVEL: 'info', LIVEMASK_DATA: DATA_DIR, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -78,9 +79,21 @@ describe('livemask serve in a fleet', () => {
     }
   });
 
-  it('exits with a clear error when LIVEMASK_REDIS_URL points nowhere', async () => {
+  it('is not ready and serves no room while it cannot join, then exits with a clear error when LIVEMASK_REDIS_URL points nowhere', async () => {
     const started = Date.now();
-    const run = serve({ LIVEMASK_REDIS_URL: 'redis://:hunter2@127.0.0.1:1' });
+    const port = await freePort();
+    const run = serve({ LIVEMASK_REDIS_URL: 'redis://:hunter2@127.0.0.1:1' }, port);
+    // Listening, but still trying Redis: /readyz says 503, and media for any room is refused with Retry-After.
+    const readyz = await waitFor('the server to listen', () => fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined), 10_000);
+    expect(readyz.status).toBe(503);
+    const minted = await fetch(`http://127.0.0.1:${port}/v1/demo/token?room=r1&role=control&sub=ctl`);
+    const { token } = (await minted.json()) as { token: string };
+    const mask = await fetch(`http://127.0.0.1:${port}/v1/rooms/r1/participants/alice/mask`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ masked: true }),
+    });
+    expect([mask.status, mask.headers.get('retry-after'), ((await mask.json()) as { message: string }).message]).toEqual([503, '1', 'this worker is joining the fleet']);
     const [code] = await run.closed;
     expect(code).toBe(1);
     expect(run.stderr()).toMatch(/livemask: cannot reach Redis at 127\.0\.0\.1:1 within 5000 ms: .*ECONNREFUSED/);

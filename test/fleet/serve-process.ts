@@ -27,11 +27,16 @@ export interface FleetServeOptions {
   dataDir: string;
   /** What `--public-url` is given; default `http://localhost:<port>`. */
   publicUrlArg?: string;
+  /** Record evidence under `dataDir` (default off). */
+  evidence?: boolean;
+  /** More LIVEMASK_* settings (an evidence key, say). */
+  env?: Record<string, string>;
 }
 
 /**
- * A real `livemask serve --demo` process in fleet mode (evidence off, no
- * LIVEMASK_* variable of the outer environment), killed with SIGKILL on stop.
+ * A real `livemask serve --demo` process in fleet mode (evidence off unless
+ * asked, no LIVEMASK_* variable of the outer environment), killed with
+ * SIGKILL on stop.
  */
 export class FleetServeProcess {
   readonly child: ChildProcessByStdio<null, Readable, Readable>;
@@ -53,9 +58,10 @@ export class FleetServeProcess {
         ...base,
         LIVEMASK_LOG_LEVEL: 'info',
         LIVEMASK_DATA: o.dataDir,
-        LIVEMASK_EVIDENCE: 'off',
+        LIVEMASK_EVIDENCE: o.evidence === true ? 'on' : 'off',
         LIVEMASK_REDIS_URL: o.redisUrl,
         LIVEMASK_CAPACITY: String(o.capacity),
+        ...o.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

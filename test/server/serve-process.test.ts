@@ -112,6 +112,16 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const SECRET = 'process-test-secret-0123456789abcdef';
 
+describe('the built package', () => {
+  it('exports livemask/client and livemask/evidence-jobs, resolved by Node from package.json', () => {
+    const script = "const c = await import('livemask/client'); const j = await import('livemask/evidence-jobs');"
+      + " console.log(JSON.stringify([typeof c.LivemaskClient, typeof j.EvidenceJobs, typeof j.EvidenceWorker]));";
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual(['function', 'function', 'function']);
+  });
+});
+
 describe('livemask serve as a process', () => {
   it.each([
     [{ LIVEMASK_TOKEN_SECRET: 'short' }, 'livemask: LIVEMASK_TOKEN_SECRET: must be at least 32 bytes (got 5)'],
