@@ -304,10 +304,18 @@ export class LiveSessions {
       if (t.kind === 'audio' || t.kind === 'video') {
         sub.senders.set(t.kind, t.sender);
       }
-      if (t.kind === 'video') {
-        const rtcp = t.sender.onRtcp.subscribe((packet: RtcpPacket) => this.#onSubscriberRtcp(sub, packet));
-        disposers.push(() => rtcp.unSubscribe());
-      }
+    }
+    // A subscriber's PLI or FIR, read off its transport: werift's router hands a PLI to whatever its
+    // sender SSRC names first, which for a recvonly peer is our receiver, not the sender it is about.
+    const video = sub.senders.get('video');
+    for (const dtls of pc.dtlsTransports) {
+      const rtcp = dtls.onRtcp.subscribe((packet: RtcpPacket) => {
+        // A PLI names the picture's SSRC; a FIR (fmt 4) carries it in its entries instead.
+        if (packet instanceof RtcpPayloadSpecificFeedback && (packet.feedback.count === 4 || packet.feedback.mediaSsrc === video?.ssrc)) {
+          this.#onSubscriberRtcp(sub, packet);
+        }
+      });
+      disposers.push(() => rtcp.unSubscribe());
     }
     this.#subscribers.set(id, sub);
     this.#metrics.setSubscribers(this.#subscribers.size);

@@ -71,6 +71,19 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     await waitFor(() => recruiter.count('audio') >= 20, 5000, 'audio at the recruiter');
   });
 
+  it('passes a hiring subscriber\'s PLI on to the publisher, at most one per 500 ms', async () => {
+    const bursts: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 700)); // past the throttle interval
+      const sent = Date.now();
+      await recruiter.requestKeyframes(10);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      bursts.push(publisher.plis.filter((t) => t >= sent).length);
+    }
+    // Each burst of 10 reaches the publisher, thinned to one (two when the masked rendition asks for a keyframe of its own meanwhile).
+    expect(bursts.every((n) => n >= 1 && n <= 2), `PLIs at the publisher per burst: ${bursts.join(', ')}`).toBe(true);
+  });
+
   it('gives the audience the masked rendition: never a publisher video payload, and no face an independent detector can find', async () => {
     await waitFor(() => audience.count('video') >= 120, 15_000, `120 masked video packets at the audience (ffmpeg: ${source.stderr})`);
     await waitFor(() => audience.count('audio') >= 50, 5000, 'audio at the audience');
