@@ -20,7 +20,7 @@ import { MaskedPipeline, type MaskedPacket } from './masked-pipeline.js';
 import { answer, createPeer } from './peer.js';
 import { coverKeyframe } from './cover-frame.js';
 import { tapTransportDrops } from './transport-drops.js';
-import { packetizeVp8, SequenceGate, Vp8Depacketizer } from './vp8.js';
+import { packetizeVp8, SequenceGate, startsVp8Keyframe, Vp8Depacketizer } from './vp8.js';
 
 /**
  * The media sessions of `livemask serve`: WHIP publishers and WHEP
@@ -92,6 +92,8 @@ interface Publisher {
   maskedLatencyMs: number;
   /** Evidence tracks of this session, and the frames they are cut from. */
   evidence: { video: VideoTrackHandle; audio: AudioTrackHandle; frames: Vp8Depacketizer; audioOrder: SequenceGate } | undefined;
+  /** Asking for a keyframe again and again until one arrives (after a mask switched off); undefined otherwise. */
+  keyframeWanted: NodeJS.Timeout | undefined;
   close: () => void;
 }
 
@@ -228,7 +230,7 @@ export class LiveSessions {
     const id = randomUUID();
     const log = this.#logger.child({ room, participant, session: id });
     const pub: Publisher = {
-      id, room, participant, pc, receivers: new Map(), masked: undefined, maskedLatencyMs: 0, evidence: undefined, close: () => undefined,
+      id, room, participant, pc, receivers: new Map(), masked: undefined, maskedLatencyMs: 0, evidence: undefined, keyframeWanted: undefined, close: () => undefined,
     };
     const disposers: (() => void)[] = [];
     let closed = false;
@@ -393,6 +395,9 @@ export class LiveSessions {
       const entry = pub.receivers.get(kind);
       if (entry) {
         entry.ssrc = packet.header.ssrc;
+      }
+      if (kind === 'video' && pub.keyframeWanted && startsVp8Keyframe(packet.payload)) {
+        this.#stopKeyframeRequests(pub);
       }
       this.#forward(pub, kind, packet);
       if (kind === 'video') {
@@ -620,6 +625,30 @@ export class LiveSessions {
     void sealing.finally(() => this.#sealing.delete(sealing));
   }
 
+  /**
+   * Urgent PLIs every 200 ms until the publisher's next keyframe arrives, for
+   * at most 2 s: a browser's encoder ignores a request that comes too soon
+   * after its last keyframe, so one PLI may be lost.
+   */
+  #requestKeyframesUntilOne(pub: Publisher): void {
+    this.#stopKeyframeRequests(pub);
+    const until = Date.now() + 2000;
+    const ask = (): void => {
+      if (Date.now() > until || this.#byParticipant.get(key(pub.room, pub.participant)) !== pub) {
+        this.#stopKeyframeRequests(pub);
+        return;
+      }
+      this.#requestKeyframe(pub.room, pub.participant, true);
+    };
+    pub.keyframeWanted = setInterval(ask, 200).unref();
+    ask();
+  }
+
+  #stopKeyframeRequests(pub: Publisher): void {
+    clearInterval(pub.keyframeWanted);
+    pub.keyframeWanted = undefined;
+  }
+
   /** Sends a PLI to the publisher's video track, at most one per interval unless `urgent` (the masked rendition's decoder is waiting). */
   #requestKeyframe(room: string, participant: string, urgent = false): void {
     const video = this.#byParticipant.get(key(room, participant))?.receivers.get('video');
@@ -648,7 +677,11 @@ export class LiveSessions {
   #onRoomEvent(event: RoomEvent): void {
     this.#recordRoomEvent(event);
     if (event.type === 'mask-off') {
-      this.#requestKeyframe(event.room, event.participant);
+      // The audience cannot decode the passthrough before the publisher's next keyframe, and must see it within 1 s.
+      const pub = this.#byParticipant.get(key(event.room, event.participant));
+      if (pub) {
+        this.#requestKeyframesUntilOne(pub);
+      }
     } else if (event.type === 'mask-on') {
       const pub = this.#byParticipant.get(key(event.room, event.participant));
       if (pub) {

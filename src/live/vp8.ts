@@ -224,3 +224,9 @@ export function packetizeVp8(frame: Uint8Array, options: { timestamp: number; se
   }
   return packets;
 }
+
+/** True when an RTP payload starts a VP8 keyframe (S set, partition 0, and the frame tag's P bit clear). Pure. */
+export function startsVp8Keyframe(payload: Uint8Array): boolean {
+  const d = parseVp8Descriptor(payload);
+  return d !== undefined && d.start && d.partition === 0 && ((payload[d.length] ?? 1) & 0x01) === 0;
+}

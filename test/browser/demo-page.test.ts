@@ -46,6 +46,8 @@ const AFTER_MASK_ON_FRAMES = 16;
 const MASKED_SAMPLING_MS = 60_000;
 /** Packets the server forwarded just before a mask switch may still be on the loopback (as in test/live). */
 const LOOPBACK_MS = 100;
+/** The issue's bound: after mask off, the audience sees the face within 1 s. */
+const MASK_OFF_VISIBLE_MS = 1000;
 
 const skipReason = !existsSync(CHROMIUM)
   ? `needs Chromium at ${CHROMIUM} (scripts/setup.sh --test, or set LIVEMASK_CHROMIUM)`
@@ -156,10 +158,19 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     await screenshot(page, 'demo-masked.png');
   });
 
-  it('mask off through the page toggle: the audience gets the original within a few seconds', async () => {
+  it(`mask off through the page toggle: the audience sees the face within ${MASK_OFF_VISIBLE_MS} ms`, async () => {
     const before = (await rtcState(page, 'audience')).videoFramesDecoded;
+    const switches = (await maskSwitchTimes(page)).length;
+    await startSampling(page, 'audience');
     await page.locator('#mask').uncheck();
     await until(() => pageEvents(page), (types) => types.includes('mask-off'), 3000, 'the mask-off event');
+    const times = await until(() => maskSwitchTimes(page), (t) => t.length > switches, 3000, 'the mask PUT in resource timing');
+    const switchedAt = times[times.length - 1] ?? 0;
+    // The first audited frame received after the switch in which MediaPipe finds the face (frames come while the auditor is free, so this errs late).
+    const [shown] = await collectSamples(page, 'audience', 1, 10_000, (f) => f.receiveTime !== null && f.receiveTime > switchedAt && f.faces.length > 0);
+    const visibleMs = (shown?.receiveTime ?? Number.POSITIVE_INFINITY) - switchedAt;
+    console.log(`mask off: the audience got a frame with the face ${visibleMs.toFixed(0)} ms after the switch`);
+    expect(visibleMs).toBeLessThanOrEqual(MASK_OFF_VISIBLE_MS);
     await until(() => rtcState(page, 'audience'), (s) => s.videoFramesDecoded > before + 10, 5000, 'video frames at the audience');
     await until(() => videoState(page, 'audience'), (v) => v.width > 0, 2000, 'audience video size');
     await until(() => lumaVariance(page, 'audience'), (v) => v > MIN_LUMA_VARIANCE, 3000, 'a frame that is not blank at the audience');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RtpHeader, RtpPacket } from 'werift';
-import { packetizeVp8, parseVp8Descriptor, SequenceGate, Vp8Depacketizer, vp8FrameInfo, VP8_MAX_PAYLOAD } from '../../src/live/vp8.js';
+import { packetizeVp8, parseVp8Descriptor, SequenceGate, startsVp8Keyframe, Vp8Depacketizer, vp8FrameInfo, VP8_MAX_PAYLOAD } from '../../src/live/vp8.js';
 import { ivfFileHeader, ivfFrame, IvfReader } from '../../src/media/ivf.js';
 
 /** A VP8 keyframe header: frame tag (key, shown), start code, 14-bit width and height, then filler. */
@@ -45,6 +45,22 @@ describe('VP8 payload descriptor (RFC 7741)', () => {
     expect(vp8FrameInfo(keyframe(640, 360))).toEqual({ keyframe: true, width: 640, height: 360 });
     expect(vp8FrameInfo(delta())).toEqual({ keyframe: false });
     expect(vp8FrameInfo(Buffer.from([0x10, 0, 0, 1, 2, 3, 4, 5, 6, 7]))).toBeUndefined(); // no start code
+  });
+});
+
+describe('a keyframe start in RTP', () => {
+  it('is the first packet of a keyframe only, with or without the descriptor extension', () => {
+    const opts = { timestamp: 1, seq: 1, ssrc: 1, payloadType: 96 };
+    const key = packetizeVp8(keyframe(640, 360), opts);
+    const del = packetizeVp8(delta(3000), opts);
+    expect(key.length).toBeGreaterThan(1);
+    expect(key.map((p) => startsVp8Keyframe(p.payload))).toEqual([true, ...key.slice(1).map(() => false)]);
+    expect(del.map((p) => startsVp8Keyframe(p.payload)).some(Boolean)).toBe(false);
+    // X, I (15-bit PictureID) and a TID byte before the frame, as browsers send it.
+    const first = key[0]?.payload ?? Buffer.alloc(0);
+    const withExt = Buffer.concat([Buffer.from([0x90, 0xa0, 0x80, 0x01, 0x00]), first.subarray(1)]);
+    expect(startsVp8Keyframe(withExt)).toBe(true);
+    expect(startsVp8Keyframe(Buffer.from([0x10]))).toBe(false);
   });
 });
 
