@@ -93,6 +93,10 @@ export interface EvidenceWorkerOptions {
   root: string;
   /** Where export bundles go, `<data>/exports`. */
   exportsDir: string;
+  /** The replay page's cache, `<data>/replay-cache`: the sweep deletes the media of sessions that are gone. */
+  cacheDir?: string;
+  /** Days the sweep keeps export bundles. Default: exports are not swept. */
+  exportRetentionDays?: number;
   publicKey: KeyObject;
   signingKey?: KeyObject;
   retentionDays: number;
@@ -229,7 +233,12 @@ export class EvidenceWorker {
 
   async #sweep(): Promise<SweepResult> {
     const o = this.#o;
-    const result = await sweep(o.root, { retentionDays: o.retentionDays, actor: 'system', logger: this.#logger, ...(o.signingKey ? { signingKey: o.signingKey } : {}) });
+    const derived = {
+      ...(o.exportRetentionDays !== undefined ? { exportsDir: o.exportsDir } : {}),
+      ...(o.cacheDir !== undefined ? { cacheDir: o.cacheDir } : {}),
+      exportRetentionDays: o.exportRetentionDays ?? 0,
+    };
+    const result = await sweep(o.root, { retentionDays: o.retentionDays, actor: 'system', logger: this.#logger, derived, ...(o.signingKey ? { signingKey: o.signingKey } : {}) });
     this.#logger.info({ deleted: result.deleted.length, kept: result.kept.length, failed: result.failed.length }, 'evidence sweep done');
     return result;
   }

@@ -111,11 +111,12 @@ async function sweepCommand(root: string, dataDir: string, values: GovernanceFla
   if (positionals.length > 0) {
     throw new LivemaskError('BAD_USAGE', `evidence sweep takes no arguments, got ${positionals.join(' ')}`);
   }
-  const { retentionDays } = parseRetentionConfig({ retentionDays: values['retention-days'] });
+  const { retentionDays, exportRetentionDays } = parseRetentionConfig({ retentionDays: values['retention-days'] });
   const dryRun = values['dry-run'] === true;
   const keys = dryRun ? {} : await auditKeys(dataDir, logger);
   const result = await sweep(root, {
     retentionDays, dryRun, logger,
+    derived: { exportsDir: join(dataDir, 'exports'), cacheDir: join(dataDir, 'replay-cache'), exportRetentionDays },
     ...(values.actor !== undefined ? { actor: values.actor } : {}),
     ...(values.room !== undefined ? { room: values.room } : {}),
     ...(keys.signingKey !== undefined ? { signingKey: keys.signingKey } : {}),
@@ -138,6 +139,12 @@ function describeSweep(r: SweepResult): string {
   }
   for (const f of r.failed) {
     lines.push(`FAILED to delete ${f.room}/${f.sessionId}: ${f.message}`);
+  }
+  for (const e of r.derived?.exports ?? []) {
+    lines.push(`${r.dryRun ? 'would delete' : 'deleted'} export ${e.room}/${e.id} (${e.ageDays} days old)`);
+  }
+  for (const c of r.derived?.replayCache ?? []) {
+    lines.push(`${r.dryRun ? 'would delete' : 'deleted'} the replay media of ${c.room}/${c.sessionId} (session gone)`);
   }
   const counts = [
     `${r.deleted.length} ${r.dryRun ? 'would be deleted' : 'deleted'}`,

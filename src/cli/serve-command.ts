@@ -190,6 +190,8 @@ async function startEvidenceJobs(config: ServerConfig, logger: Logger): Promise<
     node: evidenceNode(),
     root: join(config.dataDir, 'evidence'),
     exportsDir: join(config.dataDir, 'exports'),
+    cacheDir: join(config.dataDir, 'replay-cache'),
+    exportRetentionDays: config.exportRetentionDays,
     publicKey: keys.publicKey,
     ...(keys.signingKey ? { signingKey: keys.signingKey } : {}),
     retentionDays: config.retentionDays,

@@ -18,7 +18,7 @@ import { checkId, isFile } from './layout.js';
  * take a lock file around read-last-entry-then-append.
  */
 
-export type AuditAction = 'list' | 'verify' | 'export' | 'hold' | 'release' | 'sweep-delete' | 'audit' | 'replay' | 'media';
+export type AuditAction = 'list' | 'verify' | 'export' | 'hold' | 'release' | 'sweep-delete' | 'export-delete' | 'audit' | 'replay' | 'media';
 
 export interface AuditRecord {
   actor: string;

@@ -26,3 +26,4 @@ export { HOLD_FILE, holdRoom, isHeld, readHold, releaseRoom, type HoldAccess, ty
 export { checkRetentionDays, DAY_MS, expiredSessions, judgeSessions, retentionReference, type RetentionBasis, type RetentionOutcome, type RetentionVerdict, type SessionTimes } from './retention.js';
 export { sweep, TOMBSTONE_PREFIX, type KeptSession, type SessionKey, type SweepOptions, type SweepResult, type SweptSession } from './sweep.js';
 export { continuity, describeTakeover, type Continuity, type SessionSpan, type Takeover } from './continuity.js';
+export { type DerivedCopies, type DerivedSweepResult } from './sweep-derived.js';

@@ -7,6 +7,7 @@ import { fsyncDir } from './durable-file.js';
 import { isHeld } from './holds.js';
 import { checkId, FILES, listSessions, type SessionRef } from './layout.js';
 import { checkRetentionDays, DAY_MS, judgeSessions, type RetentionBasis, type SessionTimes } from './retention.js';
+import { sweepDerived, type DerivedCopies, type DerivedSweepResult } from './sweep-derived.js';
 
 /**
  * The retention sweep: deletes the sessions past retention whose room is not
@@ -39,6 +40,8 @@ export interface SweepOptions {
   logger?: Logger;
   /** Signs the audit log's new heads. */
   signingKey?: KeyObject;
+  /** Copies of evidence outside the root (exports, replay media) that the sweep also prunes (sweep-derived.ts). */
+  derived?: DerivedCopies;
 }
 
 export interface SessionKey {
@@ -69,6 +72,8 @@ export interface SweepResult {
   interrupted: SessionKey[];
   /** Expired sessions that could not be deleted; they are kept whole. */
   failed: (SessionKey & { message: string })[];
+  /** What it pruned outside the root, when asked to (`derived`). */
+  derived?: DerivedSweepResult;
 }
 
 type TimedRef = SessionRef & SessionTimes;
@@ -99,6 +104,10 @@ export async function sweep(root: string, options: SweepOptions): Promise<SweepR
   const rooms = options.room !== undefined ? [checkId('room', options.room)] : await roomDirs(root);
   for (const room of rooms) {
     await sweepRoom(ctx, room, result);
+  }
+  if (options.derived) {
+    // After the sessions: the replay media of a session deleted just now goes in this same sweep.
+    result.derived = await sweepDerived(ctx, options.derived, options.room);
   }
   ctx.logger?.info(
     { dryRun: ctx.dryRun, retentionDays: ctx.retentionDays, deleted: result.deleted.length, kept: result.kept.length, interrupted: result.interrupted.length, failed: result.failed.length },

@@ -141,6 +141,7 @@ export class LivemaskServer {
         cacheDir: join(config.dataDir, 'replay-cache'),
         exportsDir: join(config.dataDir, 'exports'),
         retentionDays: config.retentionDays,
+        exportRetentionDays: config.exportRetentionDays,
         logger: logger.child({ module: 'evidence-http' }),
       });
     }

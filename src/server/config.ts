@@ -48,6 +48,7 @@ const SOURCES = {
   s3LockMode: { env: 'LIVEMASK_S3_LOCK_MODE', flag: undefined },
   retentionDays: { env: 'LIVEMASK_RETENTION_DAYS', flag: '--retention-days' },
   sweepEveryHours: { env: 'LIVEMASK_SWEEP_EVERY_HOURS', flag: undefined },
+  exportRetentionDays: { env: 'LIVEMASK_EXPORT_RETENTION_DAYS', flag: undefined },
 } as const;
 
 type Field = keyof typeof SOURCES;
@@ -57,6 +58,8 @@ export const MIN_SECRET_BYTES = 32;
 
 /** Days a sealed evidence session is kept before `livemask evidence sweep` deletes it (unless its room is held). */
 export const DEFAULT_RETENTION_DAYS = 90;
+/** Days an export bundle is kept (LIVEMASK_EXPORT_RETENTION_DAYS). */
+export const DEFAULT_EXPORT_RETENTION_DAYS = 30;
 
 /** Hours between two retention sweep jobs of an evidence node in the fleet. */
 export const DEFAULT_SWEEP_EVERY_HOURS = 24;
@@ -212,6 +215,7 @@ const ServerConfigSchema = z
     segmentSeconds: integer(1, 600, 10),
     retentionDays: integer(1, 36_500, DEFAULT_RETENTION_DAYS),
     sweepEveryHours: integer(1, 8760, DEFAULT_SWEEP_EVERY_HOURS),
+    exportRetentionDays: integer(1, 36_500, DEFAULT_EXPORT_RETENTION_DAYS),
     lookahead: integer(0, 30, 2),
     maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
     detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
@@ -261,6 +265,8 @@ export interface ServerConfig {
   retentionDays: number;
   /** In the fleet, how often each evidence node's retention sweep job runs (LIVEMASK_SWEEP_EVERY_HOURS, 1-8760, default 24). */
   sweepEveryHours: number;
+  /** Days an export bundle is kept under `<data>/exports` before the sweep deletes it (LIVEMASK_EXPORT_RETENTION_DAYS). */
+  exportRetentionDays: number;
   /** The masked rendition: look-ahead in frames (latency), mask style, detector models. */
   lookahead: number;
   maskStyle: 'pixelate' | 'blur' | 'solid';
@@ -320,6 +326,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     segmentSeconds: c.segmentSeconds,
     retentionDays: c.retentionDays,
     sweepEveryHours: c.sweepEveryHours,
+    exportRetentionDays: c.exportRetentionDays,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
@@ -346,6 +353,7 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     segmentSeconds: c.segmentSeconds,
     retentionDays: c.retentionDays,
     sweepEveryHours: c.sweepEveryHours,
+    exportRetentionDays: c.exportRetentionDays,
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
@@ -383,6 +391,7 @@ export function parseStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreCon
 
 
 const RetentionConfigSchema = z.object({ retentionDays: integer(1, 36_500, DEFAULT_RETENTION_DAYS) });
+const ExportRetentionSchema = z.object({ exportRetentionDays: integer(1, 36_500, DEFAULT_EXPORT_RETENTION_DAYS) });
 
 /**
  * The retention of `livemask evidence sweep`: `--retention-days`, else
@@ -390,14 +399,22 @@ const RetentionConfigSchema = z.object({ retentionDays: integer(1, 36_500, DEFAU
  * CONFIG_INVALID naming the flag or variable, e.g.
  * `--retention-days: must be a whole number from 1 to 36500`.
  */
-export function parseRetentionConfig(flags: { retentionDays?: string | undefined }, env: NodeJS.ProcessEnv = process.env): { retentionDays: number } {
+export function parseRetentionConfig(
+  flags: { retentionDays?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): { retentionDays: number; exportRetentionDays: number } {
   const fromFlag = flags.retentionDays !== undefined;
   const value = fromFlag ? flags.retentionDays : env[SOURCES.retentionDays.env];
   const result = RetentionConfigSchema.safeParse(value !== undefined ? { retentionDays: value } : {});
   if (!result.success) {
     throw new LivemaskError('CONFIG_INVALID', `${sourceName('retentionDays', fromFlag)}: ${result.error.issues[0]?.message ?? 'invalid'}`);
   }
-  return result.data;
+  const exportValue = env[SOURCES.exportRetentionDays.env];
+  const exports = ExportRetentionSchema.safeParse(exportValue !== undefined ? { exportRetentionDays: exportValue } : {});
+  if (!exports.success) {
+    throw new LivemaskError('CONFIG_INVALID', `${SOURCES.exportRetentionDays.env}: ${exports.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  return { ...result.data, ...exports.data };
 }
 
 /** The flag or variable to name in an error about `field`. */

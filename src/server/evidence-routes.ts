@@ -53,6 +53,8 @@ export interface EvidenceRoutesContext {
   exportsDir: string;
   /** The retention the sweep applies (LIVEMASK_RETENTION_DAYS). */
   retentionDays: number;
+  /** How long the sweep keeps export bundles (LIVEMASK_EXPORT_RETENTION_DAYS). */
+  exportRetentionDays: number;
   logger: Logger;
 }
 
@@ -222,6 +224,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
     const { actor } = opsAccess(request);
     const result = await sweep(ctx.root, {
       retentionDays: ctx.retentionDays, actor, dryRun: dryRun === true, logger: ctx.logger, ...(ctx.signingKey ? { signingKey: ctx.signingKey } : {}),
+      derived: { exportsDir: ctx.exportsDir, cacheDir: ctx.cacheDir, exportRetentionDays: ctx.exportRetentionDays },
     });
     return reply.header('cache-control', 'no-store').send(result);
   });

@@ -243,6 +243,18 @@ describe.skipIf(!hasTestData)(`evidence retention, holds, sweep and audit${hasTe
         vi.useRealTimers();
       }
       await record(root, 'room-cli', 's-new', frames);
+      // Copies outside the root that hold the same faces: export bundles (two 40 days old, one fresh) and replay media.
+      const copy = async (dir: string, file: string, ageDays: number): Promise<void> => {
+        await mkdir(join(data, dir), { recursive: true });
+        await writeFile(join(data, dir, file), '{}');
+        const t = new Date(Date.now() - ageDays * DAY_MS);
+        await utimes(join(data, dir, file), t, t);
+      };
+      await copy('exports/room-cli/old-export', 'bundle.json', 40);
+      await copy('exports/room-cli/new-export', 'bundle.json', 1);
+      await copy('exports/room-cli2/held-export', 'bundle.json', 40);
+      await copy('replay-cache/room-cli/s-old', 'alice-0123456789abcdef.webm', 0);
+      await copy('replay-cache/room-cli/s-new', 'alice-0123456789abcdef.webm', 0);
     });
 
     it('hold and release, with exit codes', async () => {
@@ -277,18 +289,35 @@ describe.skipIf(!hasTestData)(`evidence retention, holds, sweep and audit${hasTe
       expect(dry.out).toMatch(/^would delete room-cli\/s-old: ended \S+, 200 days ago$/m);
       expect(dry.out).toMatch(/^kept room-cli2\/s-old2: past retention, but the room is held$/m);
       expect(dry.out).toMatch(/dry run, nothing changed \(retention 90 days, .*\): 1 would be deleted, 1 held, 1 within retention\n$/);
+      expect(dry.out).toMatch(/^would delete export room-cli\/old-export \(40 days old\)$/m);
+      expect(dry.out).not.toContain('new-export');
+      expect(dry.out).not.toContain('held-export');
       expect(ids(await listSessions(root))).toEqual(['room-cli/s-new', 'room-cli/s-old', 'room-cli2/s-old2']);
+      expect(existsSync(join(data, 'exports/room-cli/old-export'))).toBe(true);
 
       const real = await cli(['evidence', 'sweep']);
       expect(real.code).toBe(0);
       expect(real.out).toMatch(/^deleted room-cli\/s-old: ended /m);
       expect(ids(await listSessions(root))).toEqual(['room-cli/s-new', 'room-cli2/s-old2']);
+      // The old export goes (audited), and the replay media of the session just deleted; the rest stays.
+      expect(real.out).toMatch(/^deleted export room-cli\/old-export \(40 days old\)$/m);
+      expect(real.out).toMatch(/^deleted the replay media of room-cli\/s-old \(session gone\)$/m);
+      expect(existsSync(join(data, 'exports/room-cli/old-export'))).toBe(false);
+      expect(existsSync(join(data, 'replay-cache/room-cli/s-old'))).toBe(false);
+      expect(existsSync(join(data, 'exports/room-cli/new-export'))).toBe(true);
+      expect(existsSync(join(data, 'replay-cache/room-cli/s-new'))).toBe(true);
+      expect(existsSync(join(data, 'exports/room-cli2/held-export'))).toBe(true);
+      expect((await readAudit(root, 'room-cli')).find((e) => e.type === 'export-delete')?.data).toMatchObject({
+        export: 'old-export', retentionDays: 30, reason: expect.stringContaining('past the 30-day export retention') as unknown,
+      });
 
       expect((await cli(['evidence', 'release', 'room-cli2', '--reason', 'case closed', '--actor', 'ops-2'])).code).toBe(0);
       const longer = await cli(['evidence', 'sweep', '--retention-days', '365']);
       expect(longer.out).toMatch(/: 0 deleted, 0 held, 2 within retention\n$/);
       const byEnv = await cli(['evidence', 'sweep', '--actor', 'ops-cron'], { LIVEMASK_RETENTION_DAYS: '150' });
       expect(byEnv.out).toMatch(/^deleted room-cli2\/s-old2: /m);
+      expect(longer.out).toMatch(/^deleted export room-cli2\/held-export /m); // released: its export goes at the next sweep
+      expect(existsSync(join(data, 'exports/room-cli2/held-export'))).toBe(false);
       expect(byEnv.out).toMatch(/\(retention 150 days, /);
       expect(ids(await listSessions(root))).toEqual(['room-cli/s-new']);
       expect(await verify(root, 'room-cli', keys.publicKey)).toMatchObject({ ok: true, counts: { sessions: 1 } });
@@ -299,12 +328,13 @@ describe.skipIf(!hasTestData)(`evidence retention, holds, sweep and audit${hasTe
       expect(ok.code).toBe(0);
       const lines = ok.out.trimEnd().split('\n');
       const iso = '\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z';
-      expect(lines).toHaveLength(5);
+      expect(lines).toHaveLength(6);
       expect(lines[0]).toMatch(new RegExp(`^${iso}  ops-1  hold  -  dispute 9$`));
       expect(lines[1]).toMatch(new RegExp(`^${iso}  \\S+  hold  -  dispute 9, again$`));
       expect(lines[2]).toMatch(new RegExp(`^${iso}  ops-2  release  -  case closed$`));
-      expect(lines[3]).toMatch(new RegExp(`^${iso}  ops-cron  sweep-delete  s-old2  retention: ended .* past the 150-day retention$`));
-      expect(lines[4]).toBe('audit chain intact: room room-cli2: 4 entries, 4 signed heads verified');
+      expect(lines[3]).toMatch(new RegExp(`^${iso}  \\S+  export-delete  -  export retention: made 40 days ago, past the 30-day export retention$`));
+      expect(lines[4]).toMatch(new RegExp(`^${iso}  ops-cron  sweep-delete  s-old2  retention: ended .* past the 150-day retention$`));
+      expect(lines[5]).toBe('audit chain intact: room room-cli2: 5 entries, 5 signed heads verified');
 
       const path = join(root, 'room-cli2', AUDIT_FILES.log);
       const text = await readFile(path, 'utf8');

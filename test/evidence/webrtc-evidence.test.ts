@@ -204,9 +204,13 @@ describe.skipIf(!hasTestData)(`evidence recorded through WebRTC, for ops: tamper
       expect(await released.json()).toMatchObject({ held: false });
       const again = await post(`/v1/evidence/rooms/${ROOM}/release`, ops, { reason: 'settled' });
       expect(again.status).toBe(409);
-      const after = ((await (await post('/v1/evidence/sweep', all, { reason: 'nightly', dryRun: true })).json()) as { kept: { room: string; why: string }[]; deleted: unknown[] });
+      const after = ((await (await post('/v1/evidence/sweep', all, { reason: 'nightly', dryRun: true })).json()) as {
+        kept: { room: string; why: string }[]; deleted: unknown[]; derived: unknown;
+      });
       expect(after.kept).toEqual(expect.arrayContaining([expect.objectContaining({ room: ROOM, why: 'retained' })]));
       expect(after.deleted).toEqual([]);
+      // The sweep also looks at exports and replay media (sweep-derived.ts): today's export and a live session's media stay.
+      expect(after.derived).toEqual({ exports: [], replayCache: [] });
       const types = (await readAudit(rec.root, ROOM)).map((e) => e.type);
       expect(types).toEqual(expect.arrayContaining(['hold', 'release']));
       expect(await verify(rec.root, ROOM, publicKey)).toMatchObject({ ok: true });

@@ -39,6 +39,7 @@ describe('server configuration', () => {
       segmentSeconds: 10,
       retentionDays: 90,
       sweepEveryHours: 24,
+      exportRetentionDays: 30,
       lookahead: 2,
       maskStyle: 'pixelate',
       detector: 'back',
