@@ -133,6 +133,11 @@ async function joinFleet(config: ServerConfig, server: LivemaskServer, url: stri
       },
       onRoomReleased: async (room, _handle, reason) => {
         admitted.delete(room);
+        // Its publishers and viewers go: mask switches for the room now reach another worker only.
+        const ended = server.live.endRoom(room);
+        if (ended > 0) {
+          roomLogger.info({ room, reason, sessions: ended }, 'ended the sessions of a room this worker let go');
+        }
         await relay.release(room);
         if (reason === 'ended') {
           server.rooms.endRoom(room);

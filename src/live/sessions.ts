@@ -346,6 +346,20 @@ export class LiveSessions {
     return session !== undefined;
   }
 
+  /**
+   * Ends every session of a room (subscribers first, so none outlives its
+   * source); returns how many. A fleet worker calls it when the room leaves
+   * it: the room's mask switches now go to another worker, so nobody may
+   * stay on this one.
+   */
+  endRoom(room: string): number {
+    const sessions = [...this.#subscribers.values(), ...this.#publishers.values()].filter((s) => s.room === room);
+    for (const session of sessions) {
+      session.close();
+    }
+    return sessions.length;
+  }
+
   /** Ends every session and waits for the masked renditions' processes to exit. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) {

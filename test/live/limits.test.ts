@@ -66,6 +66,19 @@ describe('session limits', () => {
     const again = new Subscriber();
     await again.subscribe(srv.url, ROOM, 'alice', await token(ROOM, 'recruiter'));
     expect(srv.server.live.subscriberCount).toBe(1);
+    await fetch(`${srv.url}${again.session?.location ?? ''}`, { method: 'DELETE', headers: bearer(await token(ROOM, 'recruiter')) });
     await again.session?.pc.close();
+  });
+
+  it('ends every session of a room, and only that room, when the room leaves this worker (a fleet release)', async () => {
+    const other = new Publisher();
+    await other.publish(srv.url, 'room-elsewhere', await token('room-elsewhere', 'guest', 'gil'));
+    const before = srv.server.live.publisherCount;
+    expect(before).toBeGreaterThanOrEqual(3); // alice and carol here, gil in the other room
+    expect(srv.server.live.endRoom(ROOM)).toBe(before - 1);
+    expect(srv.server.live.publisherCount).toBe(1);
+    await waitFor(() => events.messages.filter((m) => m.event === 'participant-left').length >= 2, 3000, 'participant-left for alice and carol');
+    expect(srv.server.live.session(other.session?.location.split('/').pop() ?? '')?.room).toBe('room-elsewhere');
+    await other.session?.pc.close();
   });
 });
