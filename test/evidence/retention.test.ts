@@ -54,11 +54,11 @@ describe('retention decision (pure)', () => {
 });
 
 describe('retention configuration', () => {
-  it('defaults to 90 days; the flag wins over LIVEMASK_RETENTION_DAYS', () => {
+  it('defaults to 90 days (exports 30); the flag wins over LIVEMASK_RETENTION_DAYS', () => {
     expect(DEFAULT_RETENTION_DAYS).toBe(90);
-    expect(parseRetentionConfig({}, {})).toEqual({ retentionDays: 90 });
-    expect(parseRetentionConfig({}, { LIVEMASK_RETENTION_DAYS: ' 30 ' })).toEqual({ retentionDays: 30 });
-    expect(parseRetentionConfig({ retentionDays: '7' }, { LIVEMASK_RETENTION_DAYS: 'junk' })).toEqual({ retentionDays: 7 });
+    expect(parseRetentionConfig({}, {})).toEqual({ retentionDays: 90, exportRetentionDays: 30 });
+    expect(parseRetentionConfig({}, { LIVEMASK_RETENTION_DAYS: ' 30 ', LIVEMASK_EXPORT_RETENTION_DAYS: '7' })).toEqual({ retentionDays: 30, exportRetentionDays: 7 });
+    expect(parseRetentionConfig({ retentionDays: '7' }, { LIVEMASK_RETENTION_DAYS: 'junk' })).toEqual({ retentionDays: 7, exportRetentionDays: 30 });
   });
 
   it('names the flag or the variable in the error', () => {
@@ -73,6 +73,7 @@ describe('retention configuration', () => {
     expect(bad({ retentionDays: 'abc' }, {})).toMatchObject({ code: 'CONFIG_INVALID', message: '--retention-days: must be a whole number from 1 to 36500' });
     expect(bad({ retentionDays: '2.5' }, {})).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^--retention-days: must be a whole number/) as unknown });
     expect(bad({}, { LIVEMASK_RETENTION_DAYS: '0' })).toMatchObject({ code: 'CONFIG_INVALID', message: 'LIVEMASK_RETENTION_DAYS: must be at least 1' });
+    expect(bad({}, { LIVEMASK_EXPORT_RETENTION_DAYS: 'soon' })).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^LIVEMASK_EXPORT_RETENTION_DAYS: must be a whole number/) as unknown });
     expect(bad({}, { LIVEMASK_RETENTION_DAYS: '' })).toMatchObject({ message: expect.stringMatching(/^LIVEMASK_RETENTION_DAYS: /) as unknown });
     expect(bad({}, { LIVEMASK_RETENTION_DAYS: '99999' })).toMatchObject({ message: 'LIVEMASK_RETENTION_DAYS: must be at most 36500' });
   });
