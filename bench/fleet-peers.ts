@@ -1,27 +1,9 @@
 // The media side of bench/fleet-soak.ts: one ffmpeg encode (VP8 360p + Opus
 // RTP on loopback UDP) fanned out to every WHIP publisher, and WHEP
 // subscribers that count the masked frames they get.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { once } from 'node:events';
 import { MediaStreamTrack, type RTCPeerConnection } from 'werift';
-import { createPeer, gathered } from '../src/live/peer.js';
-
-async function offerOf(pc: RTCPeerConnection): Promise<string> {
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc);
-  return pc.localDescription?.sdp ?? '';
-}
-
-async function connected(pc: RTCPeerConnection, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (pc.connectionState !== 'connected') {
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not connected after ${timeoutMs} ms (${pc.connectionState})`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { createPeer } from '../src/live/peer.js';
+import { offerOf, RtpClipSource, waitConnected } from './rtp-source.js';
 
 async function postSdp(url: string, token: string, offer: string): Promise<string> {
   const res = await fetch(url, {
@@ -38,8 +20,8 @@ async function postSdp(url: string, token: string, offer: string): Promise<strin
 }
 
 /** A token from the worker's demo endpoint (`serve --demo`). */
-export async function demoToken(base: string, room: string, role: string, sub: string): Promise<string> {
-  const res = await fetch(`${base}/v1/demo/token?room=${room}&role=${role}&sub=${sub}`, { signal: AbortSignal.timeout(10_000) });
+export async function demoToken(base: string, room: string, role: string, sub: string, masked = false): Promise<string> {
+  const res = await fetch(`${base}/v1/demo/token?room=${room}&role=${role}&sub=${sub}${masked ? '&masked=true' : ''}`, { signal: AbortSignal.timeout(10_000) });
   if (res.status !== 200) {
     throw new Error(`demo token for ${role} ${sub} in ${room}: ${res.status}`);
   }
@@ -78,7 +60,7 @@ export class WhipPublisher {
     pc.addTransceiver(this.audio, { direction: 'sendonly' });
     const answer = await postSdp(`${base}/v1/rooms/${room}/whip`, token, await offerOf(pc));
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    await connected(pc, 15_000, `publisher of ${room}`);
+    await waitConnected(pc, 15_000, `publisher of ${room}`);
   }
 
   write(kind: 'audio' | 'video', packet: Buffer): void {
@@ -116,7 +98,7 @@ export class WhepSubscriber {
     });
     const answer = await postSdp(`${base}/v1/rooms/${room}/whep/${participant}`, token, await offerOf(pc));
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-    await connected(pc, 15_000, `subscriber of ${room}`);
+    await waitConnected(pc, 15_000, `subscriber of ${room}`);
   }
 
   async close(): Promise<void> {
@@ -125,60 +107,11 @@ export class WhepSubscriber {
 }
 
 /**
- * One ffmpeg process: a clip looped in real time (-re), scaled to 640x360,
- * VP8 (libvpx realtime, 800 kb/s, keyframe every 30 frames) and a 440 Hz
- * Opus tone, as RTP to loopback UDP; every packet goes to `onPacket`.
+ * The soak's one source, fanned out to every publisher: the clip at 640x360,
+ * 30 fps, VP8 at a steady 800 kb/s (keyframe every 30 frames) and an Opus tone.
  */
-export class FanoutSource {
-  readonly #sockets: Socket[] = [];
-  #child: ChildProcess | undefined;
-  stderr = '';
-
-  async start(clip: string, onPacket: (kind: 'audio' | 'video', packet: Buffer) => void): Promise<void> {
-    const ports: number[] = [];
-    for (const kind of ['video', 'audio'] as const) {
-      const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-      socket.on('message', (msg) => {
-        const pt = (msg[1] ?? 0) & 0x7f;
-        if (msg.length > 12 && !(pt >= 72 && pt <= 76)) {
-          onPacket(kind, msg); // RTCP (payload types 200-204) is not media
-        }
-      });
-      socket.bind(0, '127.0.0.1');
-      await once(socket, 'listening');
-      ports.push(socket.address().port);
-      this.#sockets.push(socket);
-    }
-    const [vp, ap] = ports;
-    const child = spawn('ffmpeg', [
-      '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip,
-      '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-map', '0:v', '-an', '-vf', 'scale=640:360,fps=30', '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8',
-      '-b:v', '800k', '-maxrate', '800k', '-bufsize', '800k', '-g', '30', '-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${vp}?pkt_size=1200`,
-      '-map', '1:a', '-vn', '-c:a', 'libopus', '-f', 'rtp', '-payload_type', '111', `rtp://127.0.0.1:${ap}`,
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.on('error', (err) => (this.stderr += `spawn failed: ${err.message}`));
-    child.stderr?.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
-    this.#child = child;
-  }
-
-  get alive(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    }
-    for (const s of this.#sockets.splice(0)) {
-      s.close();
-    }
-  }
-
-  killNow(): void {
-    this.#child?.kill('SIGKILL');
+export class FanoutSource extends RtpClipSource {
+  constructor() {
+    super({ videoFilter: 'scale=640:360,fps=30', bitrate: '800k', capped: true, recvBufferSize: 4 * 1024 * 1024 });
   }
 }

@@ -14,13 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KeyObject } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { LivemaskClient, type RoomStart } from '../src/client/index.js';
 import { loadEvidenceKeys, verify } from '../src/evidence/index.js';
 import { FanoutSource, WhepSubscriber, WhipPublisher, demoToken } from './fleet-peers.js';
 import { bucketDelta, bucketSum, counter, endToEndBuckets, histogramQuantileMs, markdown, mb, meanDeltaMs, msCell, slopeMbPerMin, type Buckets, type RoomRow, type WorkerRow } from './fleet-report.js';
-import { freePort, ServeWorker } from './fleet-workers.js';
+import { deleteKeys, freePort, ServeWorker } from './fleet-workers.js';
 import { load, machineInfo } from './machine.js';
 import { dataDir, repoRoot } from './paths.js';
 import { round } from './stats.js';
@@ -60,23 +59,6 @@ function parseOptions(argv: string[]): Options {
     throw new Error(`invalid --${String(issue?.path[0] ?? '?')}: ${issue?.message ?? 'bad value'}`);
   }
   return parsed.data;
-}
-
-async function deletePrefix(url: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) {
-        await redis.del(...keys);
-      }
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }
 
 interface Room {
@@ -199,7 +181,7 @@ async function run(o: Options, soak: Soak): Promise<void> {
   soak.workDir = work;
   const fromSources = import.meta.url.endsWith('.ts');
   say(`${o.workers} workers (capacity ${capacity}, max masked ${capacity}), ${o.rooms} rooms, ${o.seconds} s, Redis db ${o.db}; data under ${work}`);
-  await deletePrefix(redisUrl);
+  await deleteKeys(redisUrl, PREFIX);
   for (let i = 0; i < o.workers; i += 1) {
     const w = new ServeWorker(await freePort(), { root, dataDir: join(work, `worker-${i}`), redisUrl, capacity, maxMasked: capacity, fromSources });
     soak.workers.push(w);
@@ -373,7 +355,7 @@ async function run(o: Options, soak: Soak): Promise<void> {
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${md}\n\nJSON: ${file}\n`);
   await soak.close();
-  await deletePrefix(redisUrl);
+  await deleteKeys(redisUrl, PREFIX);
 }
 
 async function main(): Promise<number> {

@@ -234,9 +234,8 @@ export class EvidenceWorker {
   async #sweep(): Promise<SweepResult> {
     const o = this.#o;
     const derived = {
-      ...(o.exportRetentionDays !== undefined ? { exportsDir: o.exportsDir } : {}),
+      ...(o.exportRetentionDays !== undefined ? { exports: { dir: o.exportsDir, retentionDays: o.exportRetentionDays } } : {}),
       ...(o.cacheDir !== undefined ? { cacheDir: o.cacheDir } : {}),
-      exportRetentionDays: o.exportRetentionDays ?? 0,
     };
     const result = await sweep(o.root, { retentionDays: o.retentionDays, actor: 'system', logger: this.#logger, derived, ...(o.signingKey ? { signingKey: o.signingKey } : {}) });
     this.#logger.info({ deleted: result.deleted.length, kept: result.kept.length, failed: result.failed.length }, 'evidence sweep done');

@@ -116,7 +116,7 @@ async function sweepCommand(root: string, dataDir: string, values: GovernanceFla
   const keys = dryRun ? {} : await auditKeys(dataDir, logger);
   const result = await sweep(root, {
     retentionDays, dryRun, logger,
-    derived: { exportsDir: join(dataDir, 'exports'), cacheDir: join(dataDir, 'replay-cache'), exportRetentionDays },
+    derived: { exports: { dir: join(dataDir, 'exports'), retentionDays: exportRetentionDays }, cacheDir: join(dataDir, 'replay-cache') },
     ...(values.actor !== undefined ? { actor: values.actor } : {}),
     ...(values.room !== undefined ? { room: values.room } : {}),
     ...(keys.signingKey !== undefined ? { signingKey: keys.signingKey } : {}),

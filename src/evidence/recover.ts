@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MediaError, type Logger } from '../core/index.js';
@@ -60,6 +60,9 @@ export async function recover(root: string, options: RecoverOptions): Promise<Re
   return out;
 }
 
+/** `session-started` is a short line; more than this is not read. */
+const FIRST_LINE_MAX = 16 * 1024;
+
 export interface SessionWriter {
   host?: string;
   pid?: number;
@@ -68,7 +71,15 @@ export interface SessionWriter {
 
 /** Who `session-started` says writes the session in `dir`; empty when the first line is unreadable. */
 export async function readSessionWriter(dir: string): Promise<SessionWriter> {
-  const text = await readFile(join(dir, FILES.events), 'utf8');
+  // The first line only: the log of a session being recorded may be long.
+  const file = await open(join(dir, FILES.events), 'r');
+  let text: string;
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(FIRST_LINE_MAX), 0, FIRST_LINE_MAX, 0);
+    text = buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await file.close();
+  }
   const first = text.slice(0, text.indexOf('\n') + 1);
   const { entries } = parseLog(first);
   const data = entries[0]?.type === EVENT.sessionStarted ? entries[0].data : {};

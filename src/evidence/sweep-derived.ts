@@ -19,12 +19,10 @@ import { DAY_MS } from './retention.js';
  */
 
 export interface DerivedCopies {
-  /** Where export bundles are kept, e.g. `<data>/exports`. */
-  exportsDir?: string;
+  /** Export bundles (e.g. `<data>/exports`) and the days one is kept (LIVEMASK_EXPORT_RETENTION_DAYS). */
+  exports?: { dir: string; retentionDays: number };
   /** The replay page's cache, e.g. `<data>/replay-cache`. */
   cacheDir?: string;
-  /** Days an export bundle is kept (LIVEMASK_EXPORT_RETENTION_DAYS). */
-  exportRetentionDays: number;
 }
 
 export interface DerivedSweepResult {
@@ -45,8 +43,8 @@ interface Context {
 
 export async function sweepDerived(ctx: Context, copies: DerivedCopies, room: string | undefined): Promise<DerivedSweepResult> {
   const result: DerivedSweepResult = { exports: [], replayCache: [] };
-  if (copies.exportsDir !== undefined) {
-    await sweepExports(ctx, copies.exportsDir, copies.exportRetentionDays, room, result);
+  if (copies.exports) {
+    await sweepExports(ctx, copies.exports.dir, copies.exports.retentionDays, room, result);
   }
   if (copies.cacheDir !== undefined) {
     await sweepReplayCache(ctx, copies.cacheDir, room, result);

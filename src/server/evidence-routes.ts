@@ -224,7 +224,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
     const { actor } = opsAccess(request);
     const result = await sweep(ctx.root, {
       retentionDays: ctx.retentionDays, actor, dryRun: dryRun === true, logger: ctx.logger, ...(ctx.signingKey ? { signingKey: ctx.signingKey } : {}),
-      derived: { exportsDir: ctx.exportsDir, cacheDir: ctx.cacheDir, exportRetentionDays: ctx.exportRetentionDays },
+      derived: { exports: { dir: ctx.exportsDir, retentionDays: ctx.exportRetentionDays }, cacheDir: ctx.cacheDir },
     });
     return reply.header('cache-control', 'no-store').send(result);
   });

@@ -6,7 +6,7 @@ import { Publisher } from '../live/peers.js';
 import { bearer, SseClient } from '../server/helpers.js';
 import { repoRoot } from '../support/paths.js';
 import { connectClient, deletePrefix, disposeAfterEach, REDIS_URL, testLogger, waitFor } from './helpers.js';
-import { FleetServeProcess, freePort } from './serve-process.js';
+import { demoToken, FleetServeProcess, freePort } from './serve-process.js';
 
 /**
  * The client library (`livemask/client`) against real `livemask serve`
@@ -50,11 +50,6 @@ function events(client: LivemaskClient, room: string): RoomEventStream {
   return stream;
 }
 
-async function demoToken(url: string, room: string, role: string, sub: string): Promise<string> {
-  const res = await fetch(`${url}/v1/demo/token?room=${room}&role=${role}&sub=${sub}`);
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
 
 /** Reads the stream until an event matches; fails after `timeoutMs`, naming the events it skipped. */
 async function waitEvent(stream: RoomEventStream, what: string, match: (e: ClientRoomEvent) => boolean, timeoutMs = 10_000, passed: ClientRoomEvent[] = []): Promise<ClientRoomEvent> {

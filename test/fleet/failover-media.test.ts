@@ -4,12 +4,12 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LivemaskClient, type ClientRoomEvent } from '../../src/client/index.js';
+import { LivemaskClient } from '../../src/client/index.js';
 import { readAudit, verify } from '../../src/evidence/index.js';
 import { FfmpegSource, Publisher, Subscriber } from '../live/peers.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
-import { deletePrefix, disposeAfterEach, REDIS_URL, testLogger, waitFor } from './helpers.js';
-import { FleetServeProcess, freePort } from './serve-process.js';
+import { collectEvents, deletePrefix, disposeAfterEach, REDIS_URL, testLogger, waitFor } from './helpers.js';
+import { demoToken, FleetServeProcess, freePort } from './serve-process.js';
 
 /**
  * A room's media moves with the room. Two real `livemask serve` workers of
@@ -34,11 +34,6 @@ const CLIP = 'clm_franck_talking_face';
 const ROOM = 'moving-media-room';
 const disposers = disposeAfterEach();
 
-async function demoToken(url: string, room: string, role: string, sub: string): Promise<string> {
-  const res = await fetch(`${url}/v1/demo/token?room=${room}&role=${role}&sub=${sub}`);
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
 
 describe.skipIf(!hasTestData)(`fleet failover with live media and evidence${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
   it('moves the room, keeps the applicant masked on the new worker, and both workers\' evidence verifies as one room with the gap stated', async () => {
@@ -65,18 +60,8 @@ describe.skipIf(!hasTestData)(`fleet failover with live media and evidence${hasT
     if (!holder || !other) {
       throw new Error(`no worker advertises ${started.url}`);
     }
-    const seen: ClientRoomEvent[] = [];
-    const stream = client.events(ROOM);
+    const { stream, seen } = collectEvents(client, ROOM, disposers);
     await stream.ready;
-    const reading = (async () => {
-      for await (const event of stream) {
-        seen.push(event);
-      }
-    })();
-    disposers.push(async () => {
-      await stream.return();
-      await reading;
-    });
 
     // The applicant publishes on the holder; the control plane masks it.
     const source = new FfmpegSource();

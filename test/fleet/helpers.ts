@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
+import { deleteKeys } from '../../bench/fleet-workers.js';
+import type { ClientRoomEvent, LivemaskClient, RoomEventStream } from '../../src/client/index.js';
 import { createLogger, type Logger } from '../../src/core/index.js';
 import { FleetClient, FleetWorker, type FleetTiming, type PreviousHolder, type ReleaseReason } from '../../src/fleet/index.js';
 
@@ -18,19 +19,7 @@ export function uniquePrefix(): string {
 
 /** Deletes every key under the prefix. */
 export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
-  const redis = new Redis(url);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) {
-        await redis.del(...keys);
-      }
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await deleteKeys(url, prefix);
 }
 
 /** Resolves when `check` returns a value other than undefined/false; rejects after `timeoutMs` with `what`. */
@@ -110,4 +99,20 @@ export function disposeAfterEach(): (() => Promise<unknown>)[] {
     }
   });
   return disposers;
+}
+
+/** Every event of the room, read in the background into `seen` until the test's disposers run. */
+export function collectEvents(client: LivemaskClient, room: string, disposers: (() => Promise<unknown>)[]): { stream: RoomEventStream; seen: ClientRoomEvent[] } {
+  const stream = client.events(room);
+  const seen: ClientRoomEvent[] = [];
+  const reading = (async () => {
+    for await (const event of stream) {
+      seen.push(event);
+    }
+  })();
+  disposers.push(async () => {
+    await stream.return();
+    await reading;
+  });
+  return { stream, seen };
 }

@@ -8,7 +8,7 @@ import { FLEET_DEFAULTS, lockRenewMs } from '../../src/fleet/index.js';
 import { FfmpegSource, Publisher, Subscriber } from '../live/peers.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
 import { connectClient, deletePrefix, disposeAfterEach, REDIS_URL, testLogger, waitFor } from './helpers.js';
-import { FleetServeProcess, freePort } from './serve-process.js';
+import { demoToken, FleetServeProcess, freePort } from './serve-process.js';
 
 /**
  * No CPU-heavy work on the thread that renews BullMQ locks (issue 5). A real
@@ -30,11 +30,6 @@ const DB_URL = `${REDIS_URL.replace(/\/\d*$/, '')}/11`;
 const RENEW_MS = lockRenewMs(FLEET_DEFAULTS);
 const disposers = disposeAfterEach();
 
-async function demoToken(url: string, room: string, role: string, sub: string, masked = false): Promise<string> {
-  const res = await fetch(`${url}/v1/demo/token?room=${room}&role=${role}&sub=${sub}${masked ? '&masked=true' : ''}`);
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
 
 describe.skipIf(!hasTestData)(`room locks under media load${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
   it(`keeps its room lock while a masked rendition runs for ${LOAD_MS / 1000} s, with the event loop never held past the ${RENEW_MS} ms renewal`, async () => {

@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LivemaskClient, type ClientRoomEvent, type RoomEventStream } from '../../src/client/index.js';
+import { LivemaskClient } from '../../src/client/index.js';
 import { FLEET_DEFAULTS, lockRenewMs, type FleetClient } from '../../src/fleet/index.js';
 import { FfmpegSource, Publisher, Subscriber } from '../live/peers.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
-import { connectClient, disposeAfterEach, testLogger, waitFor } from './helpers.js';
-import { FleetServeProcess, freePort } from './serve-process.js';
+import { collectEvents, connectClient, disposeAfterEach, testLogger, waitFor } from './helpers.js';
+import { demoToken, FleetServeProcess, freePort } from './serve-process.js';
 
 /**
  * Redis restarts while a fleet room is live (issue 5). A private
@@ -127,11 +127,6 @@ async function startFleet(): Promise<Fleet> {
   return { redis, workers, client, fleet };
 }
 
-async function demoToken(url: string, room: string, role: string, sub: string): Promise<string> {
-  const res = await fetch(`${url}/v1/demo/token?room=${room}&role=${role}&sub=${sub}`);
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { token: string }).token;
-}
 
 /** A publisher fed by ffmpeg and a hiring-side subscriber, on the room's holder. */
 async function liveMedia(url: string, room: string): Promise<Subscriber> {
@@ -150,21 +145,6 @@ async function liveMedia(url: string, room: string): Promise<Subscriber> {
   return subscriber;
 }
 
-/** Every event of the room, collected in the background until the test ends. */
-function collect(client: LivemaskClient, room: string): { stream: RoomEventStream; seen: ClientRoomEvent[] } {
-  const stream = client.events(room);
-  const seen: ClientRoomEvent[] = [];
-  const reading = (async () => {
-    for await (const event of stream) {
-      seen.push(event);
-    }
-  })();
-  disposers.push(async () => {
-    await stream.return();
-    await reading;
-  });
-  return { stream, seen };
-}
 
 /** The largest gap between video packets that arrived from `from` to `to`. */
 function largestGap(subscriber: Subscriber, from: number, to: number): number {
@@ -215,7 +195,7 @@ describe.skipIf(!hasTestData)(`Redis restart mid-room${hasTestData ? '' : ` — 
       throw new Error(`no worker advertises ${started.url}`);
     }
     const before = await fleet.fleet.assignment(room);
-    const { stream, seen } = collect(client, room);
+    const { stream, seen } = collectEvents(client, room, disposers);
     await stream.ready;
     const subscriber = await liveMedia(started.url, room);
     expect(await holder.gauge('livemask_fleet_redis_connected')).toBe(1);
@@ -256,7 +236,7 @@ describe.skipIf(!hasTestData)(`Redis restart mid-room${hasTestData ? '' : ` — 
     const { client } = fleet;
     const room = 'long-outage-room';
     const started = await client.startRoom({ roomId: room });
-    const { stream, seen } = collect(client, room);
+    const { stream, seen } = collectEvents(client, room, disposers);
     await stream.ready;
 
     const { downAt, upAt, sawDisconnected } = await restartRedis(fleet, LONG_OUTAGE_MS);

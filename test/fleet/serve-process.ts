@@ -1,24 +1,13 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { repoRoot } from '../support/paths.js';
 import { waitFor } from './helpers.js';
 
-/** A port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') {
-    throw new Error('no port');
-  }
-  return address.port;
-}
+export { freePort } from '../../bench/fleet-workers.js';
+/** A token from a worker's demo endpoint (`serve --demo`); fails unless it answers 200. */
+export { demoToken } from '../../bench/fleet-peers.js';
 
 export interface FleetServeOptions {
   port: number;

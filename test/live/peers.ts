@@ -1,13 +1,14 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { MediaStreamTrack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtpPacket, type RTCPeerConnection } from 'werift';
 import { i420Size, type I420Frame } from '../../src/core/index.js';
-import { createPeer, gathered } from '../../src/live/peer.js';
+import { createPeer } from '../../src/live/peer.js';
+import { offerOf, RtpClipSource, waitConnected } from '../../bench/rtp-source.js';
 import { Vp8Depacketizer } from '../../src/live/vp8.js';
 import { ivfFileHeader, ivfFrame } from '../../src/media/ivf.js';
 import { bearer } from '../server/helpers.js';
@@ -30,14 +31,8 @@ export async function waitFor(test: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-async function offerOf(pc: RTCPeerConnection): Promise<string> {
-  await pc.setLocalDescription(await pc.createOffer());
-  await gathered(pc);
-  return pc.localDescription?.sdp ?? '';
-}
-
 async function connected(pc: RTCPeerConnection, timeoutMs = 10_000): Promise<void> {
-  await waitFor(() => pc.connectionState === 'connected', timeoutMs, 'the peer connection');
+  await waitConnected(pc, timeoutMs, 'the peer connection');
 }
 
 export interface Session {
@@ -144,53 +139,10 @@ export class Subscriber {
   }
 }
 
-/** ffmpeg encoding a real clip to VP8 RTP and a tone to Opus RTP, on local UDP ports read here. */
-export class FfmpegSource {
-  readonly #sockets: Socket[] = [];
-  #child: ChildProcess | undefined;
-  stderr = '';
-
-  async start(clip: string, onPacket: (kind: 'audio' | 'video', packet: Buffer) => void): Promise<void> {
-    const ports: number[] = [];
-    for (const kind of ['video', 'audio'] as const) {
-      const socket = createSocket('udp4');
-      socket.on('message', (msg) => {
-        // RTCP from ffmpeg (payload types 200-204) is not media.
-        const pt = (msg[1] ?? 0) & 0x7f;
-        if (msg.length > 12 && !(pt >= 72 && pt <= 76)) {
-          onPacket(kind, msg);
-        }
-      });
-      socket.bind(0, '127.0.0.1');
-      await once(socket, 'listening');
-      ports.push(socket.address().port);
-      this.#sockets.push(socket);
-    }
-    const [vp, ap] = ports;
-    const args = [
-      '-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip,
-      '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-map', '0:v', '-an', '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '400k',
-      '-vf', 'scale=320:-2', '-g', '30', '-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${vp}?pkt_size=1200`,
-      '-map', '1:a', '-vn', '-c:a', 'libopus', '-f', 'rtp', '-payload_type', '111', `rtp://127.0.0.1:${ap}`,
-    ];
-    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr.on('data', (d: Buffer) => {
-      this.stderr = (this.stderr + d.toString()).slice(-4000);
-    });
-    this.#child = child;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    }
-    for (const s of this.#sockets.splice(0)) {
-      s.close();
-    }
+/** ffmpeg encoding a real clip to VP8 RTP (320 wide, 400 kb/s) and a tone to Opus RTP, on local UDP ports read here. */
+export class FfmpegSource extends RtpClipSource {
+  constructor() {
+    super({ videoFilter: 'scale=320:-2', bitrate: '400k' });
   }
 }
 
