@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { recover, verify } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason, repoRoot } from '../support/paths.js';
 import { decodedFrameMd5, sourceIvf } from './helpers.js';
+import { exited } from '../support/process.js';
 
 const KILL_AFTER_MS = 6500;
 
@@ -22,15 +23,6 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
-function exited(child: ChildProcess): Promise<NodeJS.Signals | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve(child.signalCode);
-      return;
-    }
-    child.once('exit', (_code, signal) => resolve(signal));
-  });
-}
 
 describe.skipIf(!hasTestData)(`evidence after kill -9 mid-segment${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
   let work = '';

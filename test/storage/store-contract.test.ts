@@ -7,6 +7,7 @@ import { AbortedError, StoreError } from '../../src/core/index.js';
 import type { EvidenceStore } from '../../src/storage/index.js';
 import { repoRoot } from '../support/paths.js';
 import { fsBackend, s3Backend, type Backend, type OpenedStore } from './helpers.js';
+import { exited } from '../support/process.js';
 
 /**
  * The one contract of EvidenceStore, run on each back end: FsStore always,
@@ -28,15 +29,6 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   expect((err as StoreError).code).toBe(code);
 }
 
-function exited(child: ChildProcess): Promise<NodeJS.Signals | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve(child.signalCode);
-      return;
-    }
-    child.once('exit', (_code, signal) => resolve(signal));
-  });
-}
 
 /** Resolves once `check` holds, polling; rejects after `timeoutMs`. */
 async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
