@@ -288,8 +288,10 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     const calmEvents = await SseClient.open(`${srv.url}/v1/rooms/${calm}/events`, bearer(await token(calm, 'control')));
     try {
       await calmPublisher.publish(srv.url, calm, await maskedToken(calm, 'dana'));
-      await calmSource.start(clipPath(CLIP), (kind, packet) => calmPublisher.write(kind, packet));
+      // The audience connects before the media flows: once the second rendition starts,
+      // two renditions share this host's two cores and a DTLS handshake can take seconds.
       await calmAudience.subscribe(srv.url, calm, 'dana', await token(calm, 'audience'));
+      await calmSource.start(clipPath(CLIP), (kind, packet) => calmPublisher.write(kind, packet));
       await waitFor(() => calmAudience.count('video') >= 30, 30_000, 'masked video in the second room');
       const restartsBefore = events.messages.filter((m) => m.event === 'pipeline-restarted').length;
       const pipeline = srv.server.live.maskedPipeline(ROOM, 'alice');

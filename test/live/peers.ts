@@ -31,7 +31,8 @@ export async function waitFor(test: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-async function connected(pc: RTCPeerConnection, timeoutMs = 10_000): Promise<void> {
+// 20 s: on CI's two cores, with masked renditions running, a handshake took over 10 s once.
+async function connected(pc: RTCPeerConnection, timeoutMs = 20_000): Promise<void> {
   await waitConnected(pc, timeoutMs, 'the peer connection');
 }
 
