@@ -1,7 +1,7 @@
 // The media side of bench/fleet-soak.ts: one ffmpeg encode (VP8 360p + Opus
 // RTP on loopback UDP) fanned out to every WHIP publisher, and WHEP
 // subscribers that count the masked frames they get.
-import { MediaStreamTrack, type RTCPeerConnection } from 'werift';
+import { MediaStreamTrack, type RTCPeerConnection, type RtpPacket } from 'werift';
 import { createPeer } from '../src/live/peer.js';
 import { offerOf, RtpClipSource, waitConnected } from './rtp-source.js';
 
@@ -85,6 +85,8 @@ export class WhipPublisher {
 export class WhepSubscriber {
   readonly received = new FrameCounter();
   pc: RTCPeerConnection | undefined;
+  /** Every video packet as it arrives (performance.now() time), for the latency bench. */
+  onVideo: ((rtp: RtpPacket, at: number) => void) | undefined;
 
   async subscribe(base: string, room: string, participant: string, token: string): Promise<void> {
     const pc = createPeer();
@@ -93,7 +95,10 @@ export class WhepSubscriber {
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.onTrack.subscribe((track) => {
       if (track.kind === 'video') {
-        track.onReceiveRtp.subscribe((rtp) => this.received.add(rtp.header.timestamp, Date.now()));
+        track.onReceiveRtp.subscribe((rtp) => {
+          this.onVideo?.(rtp, performance.now());
+          this.received.add(rtp.header.timestamp, Date.now());
+        });
       }
     });
     const answer = await postSdp(`${base}/v1/rooms/${room}/whep/${participant}`, token, await offerOf(pc));

@@ -1,6 +1,7 @@
-// Real `livemask serve` worker processes in fleet mode for bench/fleet-soak.ts:
-// each in a process group of its own (so that its ffmpeg children go with it),
-// with its own data directory, its RSS read from /proc and its /metrics scraped.
+// Real `livemask serve` worker processes, in fleet mode for bench/fleet-soak.ts
+// and standalone for bench/live-webrtc.ts: each in a process group of its own
+// (so that its ffmpeg children go with it), with its own data directory, its
+// RSS read from /proc and its /metrics scraped.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,11 +14,14 @@ import { pathToFileURL } from 'node:url';
 export interface ServeWorkerOptions {
   root: string;
   dataDir: string;
-  redisUrl: string;
+  /** The fleet's Redis; none: standalone. */
+  redisUrl?: string;
   capacity: number;
   maxMasked: number;
   /** Run the TypeScript sources under tsx (true) or the build, bin/livemask.js. */
   fromSources: boolean;
+  /** More LIVEMASK_* settings, e.g. LIVEMASK_LOOKAHEAD. */
+  env?: Record<string, string>;
 }
 
 /** A worker process that failed to start, died, or did not get ready in time. */
@@ -109,11 +113,13 @@ export class ServeWorker {
   #stdout = '';
   #stderr = '';
   #stopping = false;
+  readonly #fleet: boolean;
 
   constructor(port: number, options: ServeWorkerOptions) {
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
     this.dataDir = options.dataDir;
+    this.#fleet = options.redisUrl !== undefined;
     const serve = ['serve', '--demo', '--port', String(port), '--host', '127.0.0.1', '--public-url', this.url];
     const main = pathToFileURL(join(options.root, 'src', 'cli', 'main.ts')).href;
     const args = options.fromSources
@@ -128,10 +134,11 @@ export class ServeWorker {
         LIVEMASK_LOG_LEVEL: 'info',
         LIVEMASK_DATA: options.dataDir,
         LIVEMASK_EVIDENCE: 'on',
-        LIVEMASK_REDIS_URL: options.redisUrl,
+        ...(options.redisUrl !== undefined ? { LIVEMASK_REDIS_URL: options.redisUrl } : {}),
         LIVEMASK_CAPACITY: String(options.capacity),
         LIVEMASK_MAX_MASKED: String(options.maxMasked),
         LIVEMASK_DRAIN_MS: '5000',
+        ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -153,7 +160,7 @@ export class ServeWorker {
     return this.#stderr.trim().split('\n').slice(-lines).join('\n');
   }
 
-  /** Resolves when the worker listens and has joined the fleet. */
+  /** Resolves when the worker listens and, in fleet mode, has joined the fleet. */
   async ready(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -163,7 +170,7 @@ export class ServeWorker {
       if (!this.alive) {
         throw new SoakWorkerError('DIED', `livemask serve on port ${this.port} exited (${String(this.child.exitCode ?? this.child.signalCode)}): ${this.stderrTail()}`);
       }
-      if (this.#stdout.includes('listening on') && this.#stderr.includes('fleet worker taking rooms')) {
+      if (this.#stdout.includes('listening on') && (!this.#fleet || this.#stderr.includes('fleet worker taking rooms'))) {
         return;
       }
       if (Date.now() > deadline) {

@@ -46,6 +46,8 @@ export interface BenchPlan {
   /** The largest N measured with N sessions (16 sessions take a while to load). */
   batchSessionsUpTo: number;
   live: { seconds: number; warmup: number; sizes: string[]; latencySizes: string[]; lookaheads: 'default' | 'both'; capacitySeconds: number; capacityMax: number };
+  /** End to end through a real WebRTC loopback at 720p30, per look-ahead of `live.lookaheads`: seconds measured after a warm-up. */
+  webrtc: { seconds: number; warmup: number };
 }
 
 export function planBench(o: BenchOptions): BenchPlan {
@@ -61,6 +63,7 @@ export function planBench(o: BenchOptions): BenchPlan {
       batchFrames: 16,
       batchSessionsUpTo: 4,
       live: { seconds: 4, warmup: 2, sizes: ['360', '720'], latencySizes: ['720'], lookaheads: 'default', capacitySeconds: 4, capacityMax: 2 },
+      webrtc: { seconds: 4, warmup: 2 },
     };
   }
   return {
@@ -74,5 +77,6 @@ export function planBench(o: BenchOptions): BenchPlan {
     batchFrames: 320,
     batchSessionsUpTo: 16,
     live: { seconds: 10, warmup: 2, sizes: ['360', '720'], latencySizes: ['360', '720'], lookaheads: 'both', capacitySeconds: 10, capacityMax: 8 },
+    webrtc: { seconds: 15, warmup: 3 },
   };
 }

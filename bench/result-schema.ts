@@ -36,8 +36,13 @@ export const BenchResultSchema = z.object({
   versions: z.object({ node: z.string(), ffmpeg: z.string(), onnxruntimeNode: z.string(), gstreamer: z.string().nullable(), livemask: z.string() }),
   /** Masked `livemask mask` CPU seconds over the plain ffmpeg transcode's, same frames, summed over the clips. */
   floorRatio: num,
-  /** Live masked rendition at 720p30, default look-ahead: input frame's last packet in -> its output's last packet out. */
-  e2eLatencyMs: pct.extend({ size: z.string(), lookahead: count, floor: pct }),
+  /**
+   * Masked rendition at 720p30, default look-ahead, through a real WebRTC loopback: the publisher's
+   * write of input frame n's last packet -> the audience's receipt of output frame n's last packet.
+   * floor: the passthrough (a hiring subscriber) in the same run; pipeline, pipelineFloor: the
+   * rendition alone, in process (input's last packet in -> output's last packet out), and without detection.
+   */
+  e2eLatencyMs: pct.extend({ size: z.string(), lookahead: count, via: z.literal('webrtc-loopback'), deliveredPct: num, floor: pct, pipeline: pct, pipelineFloor: pct }),
   /** Concurrent masked streams carried in real time (every stream >= 29 fps, < 1% dropped), default look-ahead. */
   capacity: z.object({ p360: count, p720: count, capped: z.object({ p360: z.boolean(), p720: z.boolean() }), lookahead: count }),
   /** One whole-frame pass of each model alone, detect() call (letterbox + inference + decode), at `resolution`. */
@@ -97,6 +102,7 @@ export const BenchResultSchema = z.object({
     latency: z.array(z.object({ size: z.string(), lookahead: count, run: z.enum(['floor', 'masked']), latencyMs: pct, outFps: num, droppedPct: num })),
     capacity: z.array(z.object({ size: z.string(), n: count, carried: z.boolean() })),
   }),
+  webrtc: z.array(z.object({ size: z.string(), lookahead: count, run: z.enum(['passthrough', 'masked']), latencyMs: pct, frames: count, deliveredPct: num })).min(1),
   files: z.object({ json: z.string(), png: z.string() }),
 });
 

@@ -10,7 +10,9 @@ import { LIVE_MASK_DEFAULTS } from '../src/live/sessions.js';
 import { benchBatch, type BatchResult } from './batch.js';
 import { writeStageChart } from './chart.js';
 import { benchDetector, type DetectorRow } from './detector.js';
-import { benchLive, type LiveResult } from './live-latency.js';
+import { benchLive, LIVE_FPS, LIVE_SIZES, type LiveResult } from './live-latency.js';
+import { encodeClipRtp } from './live-source.js';
+import { benchWebrtcLatency, type WebrtcLatencyRow } from './live-webrtc.js';
 import { load, machineInfo, versions, type MachineInfo, type Versions } from './machine.js';
 import { benchOffline, type OfflineRow } from './offline-mask.js';
 import { parseBenchOptions, planBench, type BenchOptions, type BenchOptionsInput } from './options.js';
@@ -35,7 +37,8 @@ export interface BenchResult {
   load: { start: number[]; end: number[] };
   versions: Versions;
   floorRatio: number;
-  e2eLatencyMs: Pct & { size: string; lookahead: number; floor: Pct };
+  /** Through the WebRTC loopback (bench/live-webrtc.ts); floor: the passthrough of the same run; pipeline and pipelineFloor: MaskedPipeline alone (bench/live-latency.ts). */
+  e2eLatencyMs: Pct & { size: string; lookahead: number; via: 'webrtc-loopback'; deliveredPct: number; floor: Pct; pipeline: Pct; pipelineFloor: Pct };
   capacity: { p360: number; p720: number; capped: { p360: boolean; p720: boolean }; lookahead: number };
   detectorMs: { resolution: string; front128: Pct & { inference: Pct }; back256: Pct & { inference: Pct } };
   peer: (PeerRow & { ours: { fps: number; leaks: number; leakRate: number; cpuS: number } })[];
@@ -45,6 +48,7 @@ export interface BenchResult {
   detector: DetectorRow[];
   batch: BatchResult;
   live: LiveResult;
+  webrtc: WebrtcLatencyRow[];
   files: { json: string; png: string };
 }
 
@@ -77,13 +81,22 @@ function detectorMs(rows: readonly DetectorRow[]): BenchResult['detectorMs'] {
   return { resolution, front128: pick('front128'), back256: pick('back256') };
 }
 
-function e2e(live: LiveResult): BenchResult['e2eLatencyMs'] {
+function e2e(live: LiveResult, webrtc: readonly WebrtcLatencyRow[]): BenchResult['e2eLatencyMs'] {
   const k = LIVE_MASK_DEFAULTS.lookahead;
-  const row = (run: 'floor' | 'masked'): Pct => {
-    const l = live.latency.find((x) => x.size === '720' && x.lookahead === k && x.run === run)?.latencyMs;
-    return { p50: l?.p50 ?? NaN, p95: l?.p95 ?? NaN, p99: l?.p99 ?? NaN };
+  const pct = (l: Pct | undefined): Pct => ({ p50: l?.p50 ?? NaN, p95: l?.p95 ?? NaN, p99: l?.p99 ?? NaN });
+  const pipeline = (run: 'floor' | 'masked'): Pct => pct(live.latency.find((x) => x.size === '720' && x.lookahead === k && x.run === run)?.latencyMs);
+  const wire = (run: WebrtcLatencyRow['run']): WebrtcLatencyRow | undefined => webrtc.find((x) => x.size === '720' && x.lookahead === k && x.run === run);
+  const masked = wire('masked');
+  return {
+    ...pct(masked?.latencyMs),
+    size: '720p',
+    lookahead: k,
+    via: 'webrtc-loopback',
+    deliveredPct: masked?.deliveredPct ?? 0,
+    floor: pct(wire('passthrough')?.latencyMs),
+    pipeline: pipeline('masked'),
+    pipelineFloor: pipeline('floor'),
   };
-  return { ...row('masked'), size: '720p', lookahead: k, floor: row('floor') };
 }
 
 function resultName(date: Date): string {
@@ -100,6 +113,7 @@ interface Parts {
   peerSkipped: string | null;
   batch: BatchResult;
   live: LiveResult;
+  webrtc: WebrtcLatencyRow[];
 }
 
 /** Accumulates the seconds spent in each part of a run. */
@@ -167,7 +181,24 @@ async function measureAll(o: BenchOptions, files: readonly ClipFiles[], root: st
   const first = clips[0] as PreparedClip;
   say(`live: latency at ${plan.live.latencySizes.join(', ')}p and capacity at ${plan.live.sizes.join(', ')}p (${first.name}, ${plan.live.seconds} s runs)`);
   const live = await time('live', () => benchLive({ clip: first.video, clipName: first.name, ep: o.ep, ...plan.live }));
-  return { phaseS, stages, detector, offline, peer, peerSkipped, batch, live };
+  const webrtc = await time('webrtc', () => webrtcLatency(o, first, root));
+  return { phaseS, stages, detector, offline, peer, peerSkipped, batch, live, webrtc };
+}
+
+/** The masked and passthrough latency through a `livemask serve` process and werift peers, at 720p30, per look-ahead. */
+async function webrtcLatency(o: BenchOptions, first: PreparedClip, root: string): Promise<WebrtcLatencyRow[]> {
+  const plan = planBench(o);
+  const k = LIVE_MASK_DEFAULTS.lookahead;
+  const lookaheads = plan.live.lookaheads === 'both' ? [0, k] : [k];
+  const size = LIVE_SIZES['720'] as (typeof LIVE_SIZES)[string];
+  const seconds = plan.webrtc.warmup + plan.webrtc.seconds;
+  say(`end to end through WebRTC at 720p30, K=${lookaheads.join(' and ')} (${first.name}, ${seconds} s each, a livemask serve process)`);
+  const clip = await encodeClipRtp(first.video, { ...size, fps: LIVE_FPS, seconds: seconds + 1 });
+  const rows: WebrtcLatencyRow[] = [];
+  for (const lookahead of lookaheads) {
+    rows.push(...(await benchWebrtcLatency({ root, fromSources: false, clip, size: '720', lookahead, warmupSeconds: plan.webrtc.warmup, seconds: plan.webrtc.seconds, ep: o.ep })));
+  }
+  return rows;
 }
 
 /** Runs the benchmark; resolves with the result after writing the JSON and the chart and printing the tables. */
@@ -203,7 +234,7 @@ export async function runBench(input: BenchOptionsInput): Promise<BenchResult> {
     load: { start: loadStart, end: load() },
     versions: await versions(packageVersion(root)),
     floorRatio: round(sum('masked') / sum('floor'), 2),
-    e2eLatencyMs: e2e(parts.live),
+    e2eLatencyMs: e2e(parts.live, parts.webrtc),
     capacity: {
       p360: parts.live.carried['360']?.streams ?? 0,
       p720: parts.live.carried['720']?.streams ?? 0,

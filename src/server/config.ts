@@ -43,6 +43,7 @@ const SOURCES = {
   lookahead: { env: 'LIVEMASK_LOOKAHEAD', flag: undefined },
   maskStyle: { env: 'LIVEMASK_MASK_STYLE', flag: undefined },
   detector: { env: 'LIVEMASK_DETECTOR', flag: undefined },
+  ep: { env: 'LIVEMASK_EP', flag: undefined },
   store: { env: 'LIVEMASK_STORE', flag: undefined },
   s3Url: { env: 'LIVEMASK_S3_URL', flag: undefined },
   s3LockMode: { env: 'LIVEMASK_S3_LOCK_MODE', flag: undefined },
@@ -219,6 +220,7 @@ const ServerConfigSchema = z
     lookahead: integer(0, 30, 2),
     maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
     detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
+    ep: z.enum(['cpu', 'cuda'], { error: 'must be cpu or cuda' }).optional().transform((v) => v ?? 'cpu'),
   })
   .superRefine((c, ctx) => {
     if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {
@@ -271,6 +273,8 @@ export interface ServerConfig {
   lookahead: number;
   maskStyle: 'pixelate' | 'blur' | 'solid';
   detector: 'front' | 'back' | 'both';
+  /** onnxruntime execution provider of the detector; cuda falls back to the CPU, with a warning, where the provider does not load. */
+  ep: 'cpu' | 'cuda';
   /** Where sealed evidence is stored: the evidence root itself (`fs`), or mirrored to an S3 bucket. */
   store: StoreConfig;
 }
@@ -330,6 +334,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
+    ep: c.ep,
     store: toStoreConfig(c, env),
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
@@ -357,6 +362,7 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     lookahead: c.lookahead,
     maskStyle: c.maskStyle,
     detector: c.detector,
+    ep: c.ep,
     redis: c.redisUrl !== undefined ? 'configured' : 'none',
     store: c.store.kind === 's3' ? describeS3Location(c.store.location) : 'fs',
     ...(c.store.kind === 's3' ? { s3LockMode: c.store.lockMode, s3RetainDays: c.store.retainDays } : {}),

@@ -43,6 +43,7 @@ describe('server configuration', () => {
       lookahead: 2,
       maskStyle: 'pixelate',
       detector: 'back',
+      ep: 'cpu',
       store: { kind: 'fs' },
       tokenSecret: SECRET,
     });
@@ -64,6 +65,7 @@ describe('server configuration', () => {
     expect(c).toMatchObject({ port: 9000, host: '0.0.0.0', dataDir: '/var/lib/livemask', demo: true, maxBodyBytes: 2048, drainMs: 500 });
     expect(c.tokenPublicKey).toBe(PUBLIC_PEM.trim());
     expect(c.redisUrl).toBe('redis://:pw@redis:6379/0');
+    expect(parseServerConfig({}, { ...env, LIVEMASK_EP: 'cuda' }).ep).toBe('cuda');
     const flagged = parseServerConfig({ port: '0', host: 'localhost', data: 'd' }, env);
     expect(flagged).toMatchObject({ port: 0, host: 'localhost', dataDir: resolve('d') });
   });
@@ -91,6 +93,7 @@ describe('server configuration', () => {
     ['LIVEMASK_SEGMENT_SECONDS', '0', /at least 1/],
     ['LIVEMASK_MASK_STYLE', 'emoji', /pixelate, blur or solid/],
     ['LIVEMASK_DETECTOR', 'yunet', /front, back or both/],
+    ['LIVEMASK_EP', 'gpu', /cpu or cuda/],
     ['LIVEMASK_MAX_BODY_BYTES', '64k', /whole number/],
     ['LIVEMASK_DRAIN_MS', '-1', /whole number/],
     ['LIVEMASK_REDIS_URL', 'http://user:hunter2@cache', /redis:\/\//],
