@@ -36,6 +36,11 @@ export const MaskConfigSchema = z.object({
    * Default: DEFAULT_TILE_EVERY, or the look-ahead when that is smaller.
    */
   tileEvery: z.number().int().min(1).max(30).optional(),
+  /**
+   * onnxruntime intra-op threads per model session (the detector's own
+   * default, 2, when unset). Live renditions use 1: see LIVE_MASK_DEFAULTS.
+   */
+  intraOpThreads: z.number().int().min(1).max(64).optional(),
 })
   .refine((c) => c.tileEvery === undefined || c.tileEvery <= Math.max(1, c.lookahead), {
     path: ['tileEvery'],

@@ -97,13 +97,17 @@ interface ModelSlot {
 /**
  * BlazeFace face detector (adapter over the pure cores: letterbox, decode,
  * weighted NMS, tile planning). Runs are serialised; each uses onnxruntime's
- * async run, so the event loop is only held for pre- and post-processing.
+ * async run. That run only defers the work with setImmediate: inference
+ * runs on the calling thread (plus intraOpNumThreads - 1 pool threads), so
+ * the event loop is held for the whole detection.
  */
 export class FaceDetector {
   readonly mode: DetectorMode;
   /** The execution provider really in use. */
   readonly executionProvider: ExecutionProviderName;
   readonly scoreThreshold: number;
+  /** onnxruntime intra-op threads of each model session. */
+  readonly intraOpNumThreads: number;
   readonly #slots: Partial<Record<ModelName, ModelSlot>>;
   readonly #tiles: TilePolicy;
   readonly #tileEvery: number;
@@ -115,6 +119,7 @@ export class FaceDetector {
   private constructor(options: FaceDetectorOptions, slots: Partial<Record<ModelName, ModelSlot>>) {
     this.mode = options.mode;
     this.scoreThreshold = options.scoreThreshold ?? DETECTOR_DEFAULTS.scoreThreshold;
+    this.intraOpNumThreads = options.intraOpNumThreads ?? DETECTOR_DEFAULTS.intraOpNumThreads;
     this.#slots = slots;
     this.#tiles = {
       mode: options.tiles ?? DETECTOR_DEFAULTS.tiles,

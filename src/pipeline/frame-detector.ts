@@ -19,6 +19,7 @@ export function createFrameDetector(config: MaskConfig, logger: Logger): Promise
     ep: config.ep,
     logger,
     tileEvery: config.tileEvery,
+    ...(config.intraOpThreads !== undefined ? { intraOpNumThreads: config.intraOpThreads } : {}),
     ...(config.scoreThreshold !== undefined ? { scoreThreshold: config.scoreThreshold } : {}),
   });
 }

@@ -44,6 +44,7 @@ const SOURCES = {
   maskStyle: { env: 'LIVEMASK_MASK_STYLE', flag: undefined },
   detector: { env: 'LIVEMASK_DETECTOR', flag: undefined },
   ep: { env: 'LIVEMASK_EP', flag: undefined },
+  detectorThreads: { env: 'LIVEMASK_DETECTOR_THREADS', flag: undefined },
   store: { env: 'LIVEMASK_STORE', flag: undefined },
   s3Url: { env: 'LIVEMASK_S3_URL', flag: undefined },
   s3LockMode: { env: 'LIVEMASK_S3_LOCK_MODE', flag: undefined },
@@ -221,6 +222,7 @@ const ServerConfigSchema = z
     maskStyle: z.enum(['pixelate', 'blur', 'solid'], { error: 'must be pixelate, blur or solid' }).optional().transform((v) => v ?? 'pixelate'),
     detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
     ep: z.enum(['cpu', 'cuda'], { error: 'must be cpu or cuda' }).optional().transform((v) => v ?? 'cpu'),
+    detectorThreads: integer(1, 64, 1), // LIVE_MASK_DEFAULTS.intraOpThreads
   })
   .superRefine((c, ctx) => {
     if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {
@@ -275,6 +277,8 @@ export interface ServerConfig {
   detector: 'front' | 'back' | 'both';
   /** onnxruntime execution provider of the detector; cuda falls back to the CPU, with a warning, where the provider does not load. */
   ep: 'cpu' | 'cuda';
+  /** onnxruntime intra-op threads of each rendition's detector sessions. */
+  detectorThreads: number;
   /** Where sealed evidence is stored: the evidence root itself (`fs`), or mirrored to an S3 bucket. */
   store: StoreConfig;
 }
@@ -335,6 +339,7 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     maskStyle: c.maskStyle,
     detector: c.detector,
     ep: c.ep,
+    detectorThreads: c.detectorThreads,
     store: toStoreConfig(c, env),
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
@@ -363,6 +368,7 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     maskStyle: c.maskStyle,
     detector: c.detector,
     ep: c.ep,
+    detectorThreads: c.detectorThreads,
     redis: c.redisUrl !== undefined ? 'configured' : 'none',
     store: c.store.kind === 's3' ? describeS3Location(c.store.location) : 'fs',
     ...(c.store.kind === 's3' ? { s3LockMode: c.store.lockMode, s3RetainDays: c.store.retainDays } : {}),

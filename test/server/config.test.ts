@@ -44,6 +44,7 @@ describe('server configuration', () => {
       maskStyle: 'pixelate',
       detector: 'back',
       ep: 'cpu',
+      detectorThreads: 1,
       store: { kind: 'fs' },
       tokenSecret: SECRET,
     });
@@ -66,6 +67,7 @@ describe('server configuration', () => {
     expect(c.tokenPublicKey).toBe(PUBLIC_PEM.trim());
     expect(c.redisUrl).toBe('redis://:pw@redis:6379/0');
     expect(parseServerConfig({}, { ...env, LIVEMASK_EP: 'cuda' }).ep).toBe('cuda');
+    expect(parseServerConfig({}, { ...env, LIVEMASK_DETECTOR_THREADS: '4' }).detectorThreads).toBe(4);
     const flagged = parseServerConfig({ port: '0', host: 'localhost', data: 'd' }, env);
     expect(flagged).toMatchObject({ port: 0, host: 'localhost', dataDir: resolve('d') });
   });
@@ -94,6 +96,7 @@ describe('server configuration', () => {
     ['LIVEMASK_MASK_STYLE', 'emoji', /pixelate, blur or solid/],
     ['LIVEMASK_DETECTOR', 'yunet', /front, back or both/],
     ['LIVEMASK_EP', 'gpu', /cpu or cuda/],
+    ['LIVEMASK_DETECTOR_THREADS', '0', /at least 1/],
     ['LIVEMASK_MAX_BODY_BYTES', '64k', /whole number/],
     ['LIVEMASK_DRAIN_MS', '-1', /whole number/],
     ['LIVEMASK_REDIS_URL', 'http://user:hunter2@cache', /redis:\/\//],
