@@ -54,7 +54,7 @@ export class WhipPublisher {
   counting = false;
 
   async publish(base: string, room: string, token: string): Promise<void> {
-    const pc = createPeer();
+    const pc = createPeer({ bundlePolicy: 'max-bundle' });
     this.pc = pc;
     pc.addTransceiver(this.video, { direction: 'sendonly' });
     pc.addTransceiver(this.audio, { direction: 'sendonly' });
@@ -89,7 +89,7 @@ export class WhepSubscriber {
   onVideo: ((rtp: RtpPacket, at: number) => void) | undefined;
 
   async subscribe(base: string, room: string, participant: string, token: string): Promise<void> {
-    const pc = createPeer();
+    const pc = createPeer({ bundlePolicy: 'max-bundle' });
     this.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });

@@ -26,5 +26,20 @@ export async function benchCommand(args: string[]): Promise<number> {
     quick: values.quick === true,
   });
   await runBench(options);
+  exitIfStillHeld(10_000);
   return EXIT.ok;
+}
+
+/**
+ * Everything the bench starts (workers, peers, ffmpeg) is stopped before the
+ * result is written. Should a handle still hold the event loop, say which
+ * kinds after `ms` and exit with the code set, instead of hanging the caller
+ * (CI runs the bench after its tests). The timer itself holds nothing.
+ */
+function exitIfStillHeld(ms: number): void {
+  setTimeout(() => {
+    const held = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
+    process.stderr.write(`bench: the process was still held ${ms / 1000} s after the result was written (${held.join(', ')}); exiting\n`);
+    process.exit(process.exitCode ?? EXIT.ok);
+  }, ms).unref();
 }

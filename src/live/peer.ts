@@ -10,6 +10,15 @@ import { RTCPeerConnection, RTCRtpCodecParameters, type PeerConfig } from 'werif
 export interface PeerOptions {
   /** Extra host addresses to gather on, e.g. ['127.0.0.1'] for loopback. */
   hostAddresses?: string[];
+  /**
+   * 'max-bundle' for a client peer that offers audio and video: one ICE
+   * transport. With werift's default ('max-compat') an offerer gathers one
+   * transport per m-line, and after a BUNDLE answer the unused one's sockets
+   * stay open after close() (2 UDP sockets per peer, which kept the bench's
+   * process alive). The server answers with the default, so that a client
+   * offering without BUNDLE still works.
+   */
+  bundlePolicy?: 'max-bundle' | 'max-compat';
 }
 
 export function mediaCodecs(): PeerConfig['codecs'] {
@@ -31,6 +40,7 @@ export function createPeer(options: PeerOptions = {}): RTCPeerConnection {
     iceUseIpv6: false,
     iceAdditionalHostAddresses: options.hostAddresses ?? ['127.0.0.1'],
     codecs: mediaCodecs(),
+    ...(options.bundlePolicy !== undefined ? { bundlePolicy: options.bundlePolicy } : {}),
   });
 }
 

@@ -74,7 +74,7 @@ export class Publisher {
   session: Session | undefined;
 
   async publish(url: string, room: string, t: string): Promise<Session> {
-    const pc = createPeer();
+    const pc = createPeer({ bundlePolicy: 'max-bundle' });
     const video = pc.addTransceiver(this.video, { direction: 'sendonly' });
     video.sender.onRtcp.subscribe((packet) => {
       if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback instanceof PictureLossIndication) {
@@ -107,7 +107,7 @@ export class Subscriber {
   session: Session | undefined;
 
   async subscribe(url: string, room: string, participant: string, t: string, tamper: Tampering = {}): Promise<Session> {
-    const pc = createPeer();
+    const pc = createPeer({ bundlePolicy: 'max-bundle' });
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.onTrack.subscribe((track) => {
