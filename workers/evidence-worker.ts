@@ -300,7 +300,9 @@ export class EvidenceWorker {
    */
   async #sealOrRecover(room: string, session: string, signal: AbortSignal | undefined): Promise<boolean> {
     const dir = join(this.#o.root, room, session);
-    const sealed = async (): Promise<boolean> => (await stat(join(dir, FILES.manifest)).catch(missing)) !== undefined;
+    // Sealed once the signature is there: the recorder writes manifest.json, then manifest.sig. Checking the
+    // manifest alone let a verify run between the two and report the session open (seen once in CI).
+    const sealed = async (): Promise<boolean> => (await stat(join(dir, FILES.signature)).catch(missing)) !== undefined;
     const logTime = async (): Promise<number | undefined> => (await stat(join(dir, FILES.events)).catch(missing))?.mtimeMs;
     const before = await logTime();
     const deadline = Date.now() + (this.#o.sealWaitMs ?? 15_000);

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, type Job } from 'bullmq';
@@ -148,6 +148,20 @@ describe.skipIf(!hasTestData)(`evidence jobs${hasTestData ? '' : ` — skipped: 
     expect(await auditOf(root, 'room-f')).toContainEqual(expect.objectContaining({ action: 'verify', actor: 'system', reason: 'room ended', intact: true, sessions: ['s-1', 's-2'] }));
     // A room that recorded nothing on this node queues nothing.
     expect(await evidence.finaliseRoom('room-none')).toBeUndefined();
+  }, 40_000);
+
+  it('finalise waits for the manifest\'s signature, which the recorder writes after the manifest, before it verifies', async () => {
+    const { prefix, data, root, queue } = setup('finalise-signing');
+    await record(root, 'room-s', 's-1', frames);
+    // The moment between the recorder's two writes: manifest.json is there, manifest.sig not yet.
+    const sig = join(root, 'room-s', 's-1', 'manifest.sig');
+    await rename(sig, `${sig}.later`);
+    const evidence = await startEvidence(prefix, data); // waits up to 1 s for a seal
+    const id = await evidence.finaliseRoom('room-s');
+    await new Promise((r) => setTimeout(r, 600));
+    await rename(`${sig}.later`, sig);
+    const parent = await waitFor('the finalise job to complete', async () => ((await queue.getJobState(id ?? '')) === 'completed' ? queue.getJob(id ?? '') : undefined), 20_000);
+    expect(parent?.returnvalue).toMatchObject({ room: 'room-s', intact: true, sessions: [{ session: 's-1', recovered: false, intact: true }] });
   }, 40_000);
 
   it('finalise seals with recover a session left open by a killed recorder, then verifies it', async () => {

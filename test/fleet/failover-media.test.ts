@@ -125,7 +125,7 @@ describe.skipIf(!hasTestData)(`fleet failover with live media and evidence${hasT
     );
     const sessions = (await readdir(join(root, ROOM))).filter((n) => !n.startsWith('.') && !n.startsWith('audit')).sort();
     expect(sessions).toHaveLength(2);
-    expect(finalised.data).toMatchObject({ reason: 'room ended', intact: true });
+    expect(finalised.data, JSON.stringify(finalised.data)).toMatchObject({ reason: 'room ended', intact: true });
     expect(finalised.data.recovered).toHaveLength(1);
 
     const result = await verify(root, ROOM, key.publicKey);
