@@ -1,5 +1,5 @@
 // Shared by the bench and the tests' WebRTC peers: a real clip encoded by
-// ffmpeg to VP8 + Opus RTP on loopback UDP, and the offer/connect steps of a
+// ffmpeg to VP8 (or H.264) + Opus RTP on loopback UDP, and the offer/connect steps of a
 // werift client peer.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -28,8 +28,10 @@ export async function waitConnected(pc: RTCPeerConnection, timeoutMs: number, wh
 export interface RtpClipOptions {
   /** The ffmpeg video filter, e.g. `scale=320:-2`. */
   videoFilter: string;
-  /** VP8 bitrate, e.g. `400k`. */
+  /** Video bitrate, e.g. `400k`. */
   bitrate: string;
+  /** The video codec: VP8 (libvpx realtime, default) or H.264 (libx264 constrained baseline, RFC 6184 mode 1 as browsers send it). */
+  codec?: 'vp8' | 'h264';
   /** Cap the rate at the bitrate (`-maxrate`, `-bufsize`), for a steady load. */
   capped?: boolean;
   /** Receive buffer of the UDP sockets, for a source fanned out to many peers. */
@@ -68,12 +70,16 @@ export class RtpClipSource {
     }
     const [vp, ap] = ports;
     const { videoFilter, bitrate, capped } = this.#o;
+    const h264 = this.#o.codec === 'h264';
+    const encoder = h264
+      ? ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p']
+      : ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8'];
     const child = spawn('ffmpeg', [
       '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip,
       '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-map', '0:v', '-an', '-vf', videoFilter, '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8',
+      '-map', '0:v', '-an', '-vf', videoFilter, ...encoder,
       '-b:v', bitrate, ...(capped === true ? ['-maxrate', bitrate, '-bufsize', bitrate] : []),
-      '-g', '30', '-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${vp}?pkt_size=1200`,
+      '-g', '30', '-f', 'rtp', '-payload_type', h264 ? '102' : '96', `rtp://127.0.0.1:${vp}?pkt_size=1200`,
       '-map', '1:a', '-vn', '-c:a', 'libopus', '-f', 'rtp', '-payload_type', '111', `rtp://127.0.0.1:${ap}`,
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.on('error', (err) => (this.stderr += `spawn failed: ${err.message}`));

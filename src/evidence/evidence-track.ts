@@ -2,13 +2,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TypedEmitter } from '../core/index.js';
+import { h264KeyframeInfo } from '../media/h264.js';
 import { AppendFile, fsyncDir } from './durable-file.js';
 import { OPEN_SUFFIX, segmentName } from './layout.js';
 import type { SegmentRecord } from './manifest.js';
 import { SegmentPlanner, TimestampUnwrapper } from './segment-planner.js';
 import { vp8KeyframeSize, webmFrame, webmHeader, type TrackSpec } from './webm.js';
 
-/** A whole VP8 frame as received (depacketized, not decoded). */
+/** A whole VP8 frame, or an H.264 access unit (length-prefixed; SPS and PPS before each keyframe), as received: depacketized, not decoded. */
 export interface VideoFrameInput {
   data: Buffer;
   /** RTP timestamp, 90 kHz; may wrap at 2^32. */
@@ -45,7 +46,7 @@ export interface EvidenceTrackOptions {
   ready: Promise<void>;
   participant: string;
   kind: 'video' | 'audio';
-  codec: 'vp8' | 'opus';
+  codec: 'vp8' | 'h264' | 'opus';
   segmentMs: number;
   /** Index of this track's first segment (continues after a re-publish). */
   firstIndex: number;
@@ -71,7 +72,7 @@ interface OpenSegment {
 
 /**
  * One participant's track in the evidence: cuts the received frames into
- * WebM segments (passthrough, no re-encode) and seals each one: fsync,
+ * WebM segments (Matroska for H.264; passthrough, no re-encode) and seals each one: fsync,
  * rename from `.open`, fsync the directory, then log it with its SHA-256.
  * The first I/O error stops the track and is emitted once as `error`.
  */
@@ -84,6 +85,8 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
   #segment: OpenSegment | undefined;
   #nextIndex: number;
   #size: { width: number; height: number } | undefined;
+  /** H.264: the avcC record of the latest keyframe, which a segment's header carries. */
+  #codecPrivate: Buffer | undefined;
   #sealing: Promise<void> = Promise.resolve();
   #pendingBytes = 0;
   #lastRequestMs = -Infinity;
@@ -109,7 +112,14 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
   }
 
   pushFrame(frame: VideoFrameInput): void {
-    const size = frame.keyframe ? vp8KeyframeSize(frame.data) : undefined;
+    let size: { width: number; height: number } | undefined;
+    if (frame.keyframe && this.#o.codec === 'h264') {
+      const info = h264KeyframeInfo(frame.data);
+      size = info && { width: info.width, height: info.height };
+      this.#codecPrivate = info?.codecPrivate ?? this.#codecPrivate;
+    } else if (frame.keyframe) {
+      size = vp8KeyframeSize(frame.data);
+    }
     this.#size = size ?? this.#size;
     // A keyframe we cannot read the size of cannot open a segment.
     this.#push(frame.data, frame.timestamp90k, 90_000, frame.keyframe && this.#size !== undefined, size, frame.arrivalMs ?? Date.now());
@@ -169,10 +179,13 @@ export class EvidenceTrack extends TypedEmitter<EvidenceTrackEvents> implements 
   #open(ms: number, timestamp: number, wallMs: number): void {
     const index = this.#nextIndex;
     this.#nextIndex += 1;
-    const path = segmentName(this.participant, this.kind, index);
-    const spec: TrackSpec = this.kind === 'video'
-      ? { kind: 'video', codec: 'vp8', width: this.#size?.width ?? 0, height: this.#size?.height ?? 0 }
-      : { kind: 'audio', codec: 'opus', channels: 2, sampleRate: 48_000 };
+    const h264 = this.#o.codec === 'h264';
+    const path = segmentName(this.participant, this.kind, index, h264 ? 'mkv' : 'webm');
+    const width = this.#size?.width ?? 0;
+    const height = this.#size?.height ?? 0;
+    const spec: TrackSpec = this.kind === 'audio'
+      ? { kind: 'audio', codec: 'opus', channels: 2, sampleRate: 48_000 }
+      : h264 ? { kind: 'video', codec: 'h264', width, height, codecPrivate: this.#codecPrivate ?? Buffer.alloc(0) } : { kind: 'video', codec: 'vp8', width, height };
     const full = join(this.#o.sessionDir, path);
     const file = this.#o.ready
       .then(() => mkdir(dirname(full), { recursive: true }))

@@ -80,7 +80,7 @@ export async function remuxClip(o: ClipOptions): Promise<number[]> {
     '-hide_banner', '-nostdin', '-v', 'error', '-y',
     ...inputs,
     ...o.tracks.flatMap((_, i) => ['-map', `${i}:0`]),
-    '-c', 'copy', '-f', 'webm', o.out,
+    '-c', 'copy', '-f', o.tracks.some((t) => t.codec === 'h264') ? 'matroska' : 'webm', o.out,
   ];
   await runFfmpeg(args, o, 'remuxing the clip failed', false);
   return checkPackets(o);

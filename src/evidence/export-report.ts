@@ -9,7 +9,7 @@ import type { VerifyCounts } from './verify.js';
  *     <bundle>/bundle.json                      this index
  *     <bundle>/report.json, report.txt          what was verified at export time
  *     <bundle>/timeline.json                    the events of the range
- *     <bundle>/clip.webm                        the covering segments remuxed, every track
+ *     <bundle>/clip.webm                        the covering segments remuxed, every track (clip.mkv with H.264)
  *     <bundle>/<room>/<session>/manifest.json   the session's signed files, as recorded:
  *     <bundle>/<room>/<session>/manifest.sig      manifest, signature, checkpoints and
  *     <bundle>/<room>/<session>/checkpoints.jsonl the whole event log
@@ -23,6 +23,8 @@ export const BUNDLE_FILES = {
   reportText: 'report.txt',
   timeline: 'timeline.json',
   clip: 'clip.webm',
+  /** The clip when a track is H.264. */
+  clipMatroska: 'clip.mkv',
 } as const;
 
 export const BUNDLE_FORMAT = 'livemask-evidence-bundle';

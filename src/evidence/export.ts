@@ -117,7 +117,9 @@ async function writeBundle(stage: string, o: ExportOptions, sources: readonly So
     await copySession(s, bundleDir(s.ref.sessionId));
   }
   const tracks = planClip(sources.map((s) => ({ sessionId: s.ref.sessionId, entries: s.session.entries, covering: s.covering })));
-  const clipPath = join(stage, BUNDLE_FILES.clip);
+  // WebM cannot carry H.264: a clip with an H.264 track is Matroska.
+  const clipName = tracks.some((t) => t.codec === 'h264') ? BUNDLE_FILES.clipMatroska : BUNDLE_FILES.clip;
+  const clipPath = join(stage, clipName);
   const packets = await remuxClip({
     tracks, sessionDir: bundleDir, out: clipPath, workDir: work,
     ...(o.signal ? { signal: o.signal } : {}), ...(o.ffmpegPath !== undefined ? { ffmpegPath: o.ffmpegPath } : {}), ...(o.logger ? { logger: o.logger } : {}),
@@ -129,7 +131,7 @@ async function writeBundle(stage: string, o: ExportOptions, sources: readonly So
   const index: BundleIndex = {
     format: BUNDLE_FORMAT, version: 1, room: o.room, from, to, exportedAt: new Date().toISOString(),
     sessions: sources.map((s) => ({ sessionId: s.ref.sessionId, segments: s.covering.map((t) => t.segment.path) })),
-    clip: { path: BUNDLE_FILES.clip, sha256: sha256Hex(clipBytes), bytes: clipBytes.length, tracks },
+    clip: { path: clipName, sha256: sha256Hex(clipBytes), bytes: clipBytes.length, tracks },
     timeline: BUNDLE_FILES.timeline,
   };
   const sha256 = await writeJson(join(stage, BUNDLE_FILES.index), index);

@@ -39,9 +39,9 @@ export function sessionDir(root: string, room: string, sessionId: string): strin
   return join(root, checkId('room', room), checkId('session', sessionId));
 }
 
-/** A segment's path relative to its session directory, e.g. `alice/video-000001.webm`. */
-export function segmentName(participant: string, kind: 'video' | 'audio', index: number): string {
-  return `${participant}/${kind}-${String(index).padStart(6, '0')}.webm`;
+/** A segment's path relative to its session directory, e.g. `alice/video-000001.webm` (`.mkv` for H.264, which WebM cannot carry). */
+export function segmentName(participant: string, kind: 'video' | 'audio', index: number, ext: 'webm' | 'mkv' = 'webm'): string {
+  return `${participant}/${kind}-${String(index).padStart(6, '0')}.${ext}`;
 }
 
 export interface SessionRef {

@@ -111,7 +111,7 @@ export class EvidenceRecorder extends TypedEmitter<EvidenceRecorderEvents> {
     return this.#failed;
   }
 
-  addVideoTrack(participant: string, codec: 'vp8' = 'vp8'): VideoTrackHandle {
+  addVideoTrack(participant: string, codec: 'vp8' | 'h264' = 'vp8'): VideoTrackHandle {
     return this.#addTrack(participant, 'video', codec);
   }
 
@@ -123,7 +123,7 @@ export class EvidenceRecorder extends TypedEmitter<EvidenceRecorderEvents> {
    * Adds a track. A participant who publishes the same kind again gets a new
    * track whose segments continue the numbering; the old one is sealed.
    */
-  #addTrack(participant: string, kind: 'video' | 'audio', codec: 'vp8' | 'opus'): EvidenceTrack {
+  #addTrack(participant: string, kind: 'video' | 'audio', codec: 'vp8' | 'h264' | 'opus'): EvidenceTrack {
     checkId('participant', participant);
     const key = `${participant}/${kind}`;
     const previous = this.#tracks.get(key);

@@ -119,12 +119,12 @@ async function recoverSession(ref: SessionRef, options: RecoverOptions): Promise
   const logged = new Set(segmentRecords(entries).map((s) => s.path));
   const result: RecoveredSession = { room: ref.room, sessionId: ref.sessionId, segments: [], discarded: [], droppedLogBytes };
   for (const name of await participantFiles(ref.dir)) {
-    const m = /^([^/]+)\/(video|audio)-(\d{6})\.webm(\.open)?$/.exec(name);
+    const m = /^([^/]+)\/(video|audio)-(\d{6})\.(webm|mkv)(\.open)?$/.exec(name);
     if (!m || logged.has(name.replace(/\.open$/, ''))) {
       continue;
     }
-    const [, participant = '', kind = 'video', index = '0', open] = m;
-    const path = `${participant}/${kind}-${index}.webm`;
+    const [, participant = '', kind = 'video', index = '0', ext = 'webm', open] = m;
+    const path = `${participant}/${kind}-${index}.${ext}`;
     const record = await sealRecovered(ref.dir, path, open !== undefined, { participant, kind: kind as 'video' | 'audio', index: Number(index) });
     if (record) {
       await log.append(EVENT.segmentSealed, { ...record });

@@ -59,7 +59,7 @@ export interface ReplayMediaOptions {
   logger?: Logger;
 }
 
-/** The path of the participant's replay WebM, built on first use from the sealed segments. */
+/** The path of the participant's replay WebM (Matroska for H.264), built on first use from the sealed segments. */
 export async function replayMedia(options: ReplayMediaOptions): Promise<string> {
   const { ref, manifest, entries, participant } = options;
   checkId('participant', participant);
@@ -69,16 +69,18 @@ export async function replayMedia(options: ReplayMediaOptions): Promise<string> 
   }
   // Named by the signed chain head: a different (re-sealed) session never reuses a stale file.
   const dir = join(options.cacheDir, ref.room, ref.sessionId);
-  const out = join(dir, `${participant}-${manifest.chain.head.slice(0, 16)}.webm`);
+  const tracks = planClip([{ sessionId: ref.sessionId, entries, covering: timed }]);
+  const ext = tracks.some((t) => t.codec === 'h264') ? 'mkv' : 'webm';
+  const out = join(dir, `${participant}-${manifest.chain.head.slice(0, 16)}.${ext}`);
   if (await isFile(out)) {
     return out;
   }
   const work = join(dir, `.${participant}-${process.pid}-${Date.now()}`);
   await mkdir(work, { recursive: true });
   try {
-    const temp = join(work, 'out.webm');
+    const temp = join(work, `out.${ext}`);
     await remuxClip({
-      tracks: planClip([{ sessionId: ref.sessionId, entries, covering: timed }]),
+      tracks,
       sessionDir: () => ref.dir,
       out: temp,
       workDir: work,

@@ -9,6 +9,8 @@
 
 export type TrackSpec =
   | { kind: 'video'; codec: 'vp8'; width: number; height: number }
+  /** H.264 in Matroska (not WebM): length-prefixed samples, the avcC record as CodecPrivate. */
+  | { kind: 'video'; codec: 'h264'; width: number; height: number; codecPrivate: Buffer }
   | { kind: 'audio'; codec: 'opus'; channels: number; sampleRate: number };
 
 const ID = {
@@ -113,14 +115,15 @@ export function webmHeader(track: TrackSpec): Buffer {
     uint(ID.ebmlReadVersion, 1),
     uint(ID.ebmlMaxIdLength, 4),
     uint(ID.ebmlMaxSizeLength, 8),
-    str(ID.docType, 'webm'),
+    str(ID.docType, track.kind === 'video' && track.codec === 'h264' ? 'matroska' : 'webm'),
     uint(ID.docTypeVersion, 4),
     uint(ID.docTypeReadVersion, 2),
   );
   const info = el(ID.info, uint(ID.timecodeScale, 1_000_000), str(ID.muxingApp, 'livemask'), str(ID.writingApp, 'livemask'));
   const common = [uint(ID.trackNumber, 1), uint(ID.trackUid, 1), uint(ID.flagLacing, 0)];
   const entry = track.kind === 'video'
-    ? el(ID.trackEntry, ...common, uint(ID.trackType, 1), str(ID.codecId, 'V_VP8'),
+    ? el(ID.trackEntry, ...common, uint(ID.trackType, 1),
+      ...(track.codec === 'h264' ? [str(ID.codecId, 'V_MPEG4/ISO/AVC'), el(ID.codecPrivate, track.codecPrivate)] : [str(ID.codecId, 'V_VP8')]),
       el(ID.video, uint(ID.pixelWidth, track.width), uint(ID.pixelHeight, track.height)))
     : el(ID.trackEntry, ...common, uint(ID.trackType, 2), str(ID.codecId, 'A_OPUS'),
       el(ID.codecPrivate, opusHead(track.channels, track.sampleRate)),

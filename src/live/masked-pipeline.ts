@@ -10,10 +10,13 @@ import { ivfFileHeader, ivfFrame, IvfReader } from '../media/ivf.js';
 import { createFrameDetector, detectWithDeadline, type FrameDetector } from '../pipeline/frame-detector.js';
 import type { MediaEventBody } from '../server/rooms.js';
 import type { MediaMetrics } from '../server/metrics.js';
+import { webmFrame, webmHeader } from '../evidence/webm.js';
+import { h264KeyframeInfo } from '../media/h264.js';
+import { H264Depacketizer } from './h264.js';
 import { packetizeVp8, Vp8Depacketizer, vp8FrameInfo } from './vp8.js';
 
 /**
- * The masked rendition of one participant: VP8 RTP in, decode (ffmpeg),
+ * The masked rendition of one participant: VP8 or H.264 RTP in, decode (ffmpeg),
  * detect and mask (the core: planner with look-ahead, fail-closed policy,
  * paint), encode (ffmpeg, libvpx realtime), VP8 RTP out. One per masked
  * participant, shared by all of its non-hiring subscribers.
@@ -57,6 +60,12 @@ export interface MaskedPipelineOptions {
   metrics?: MediaMetrics;
   /** Replaces the BlazeFace detector; tests use it to inject faults. */
   createDetector?: (config: MaskConfig, logger: Logger) => Promise<FrameDetector>;
+  /**
+   * The publisher's video codec. Default 'vp8'. H.264 access units reach the
+   * decoder in Matroska (length-prefixed, the avcC record from the latest
+   * keyframe); the rendition itself is VP8 either way.
+   */
+  codec?: 'vp8' | 'h264';
   /** Nominal frame rate, for hold times and the keyframe interval. Default 30. */
   fps?: number;
   /** Seconds between the encoder's periodic keyframes. Default 1. */
@@ -113,7 +122,10 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
   readonly #maxDecoderBacklog: number;
   readonly #maxRestarts: number;
   readonly #restartWindowMs: number;
-  readonly #depacketizer = new Vp8Depacketizer();
+  readonly #codec: 'vp8' | 'h264';
+  readonly #depacketizer: Vp8Depacketizer | H264Depacketizer;
+  /** H.264: the avcC record of the latest keyframe, which a (re)started decoder is opened with. */
+  #codecPrivate: Buffer | undefined;
   readonly #detector: Promise<FrameDetector>;
   readonly #cuts = new SceneCutDetector();
   readonly #ssrc = randomInt(1, 0xffffffff);
@@ -146,6 +158,8 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
     this.#fps = options.fps ?? 30;
+    this.#codec = options.codec ?? 'vp8';
+    this.#depacketizer = this.#codec === 'h264' ? new H264Depacketizer() : new Vp8Depacketizer();
     this.#keyint = Math.max(1, Math.round(this.#fps * (options.keyframeIntervalSec ?? 1)));
     this.#maxBacklog = options.maxBacklog ?? 2 * options.config.lookahead + 4;
     // VP8 decoding is cheap next to detection, and a drop here freezes the picture until the next
@@ -182,7 +196,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     return { decoder: this.#decoder?.proc.pid, encoder: this.#encoder?.proc.pid };
   }
 
-  /** One packet of the publisher's VP8 track. */
+  /** One packet of the publisher's video track (VP8 or H.264, as the pipeline was made for). */
   pushRtp(packet: RtpPacket, arrivalMs = performance.now()): void {
     if (this.#closed) {
       return;
@@ -194,6 +208,9 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
         this.safeEmit('need-keyframe');
       }
       return;
+    }
+    if (frame.keyframe && this.#codec === 'h264') {
+      this.#codecPrivate = h264KeyframeInfo(frame.data)?.codecPrivate ?? this.#codecPrivate;
     }
     if (!this.#size) {
       if (!frame.keyframe || frame.width === undefined || frame.height === undefined) {
@@ -216,7 +233,8 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     const meta: InputMeta = { n: this.#inputCount, timestamp: frame.timestamp, arrivalMs };
     this.#inputCount += 1;
     this.#decoderMeta.push(meta);
-    decoder.proc.stdin?.write(ivfFrame(frame.data, meta.n));
+    // The frame's index is its presentation time (IVF: in frames; Matroska: in ms), which showinfo reports back.
+    decoder.proc.stdin?.write(this.#codec === 'h264' ? webmFrame(frame.data, meta.n, frame.keyframe) : ivfFrame(frame.data, meta.n));
   }
 
   /** The next frame sent will be a keyframe (a subscriber joined or switched to this rendition). */
@@ -266,7 +284,7 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
       args: [
         '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info',
         '-probesize', '32', '-analyzeduration', '0', '-flags', 'low_delay',
-        '-threads', '1', '-f', 'ivf', '-i', 'pipe:0',
+        '-threads', '1', '-f', this.#codec === 'h264' ? 'matroska' : 'ivf', '-i', 'pipe:0',
         '-map', '0:v:0', '-an',
         '-vf', `showinfo=checksum=0,scale=${width}:${height},format=yuv420p`,
         '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1',
@@ -300,7 +318,9 @@ export class MaskedPipeline extends TypedEmitter<MaskedPipelineEvents> {
     };
     proc.stdout?.on('data', onData);
     const onExit = proc.on('exit', (code, signal) => this.#stageDied('decoder', code, signal));
-    proc.stdin?.write(ivfFileHeader(width, height, RTP_CLOCK));
+    proc.stdin?.write(this.#codec === 'h264'
+      ? webmHeader({ kind: 'video', codec: 'h264', width, height, codecPrivate: this.#codecPrivate ?? Buffer.alloc(0) })
+      : ivfFileHeader(width, height, RTP_CLOCK));
     const stage: Stage = {
       proc,
       detach: () => {

@@ -2,7 +2,8 @@ import { LivemaskError } from '../core/index.js';
 import { RTCPeerConnection, RTCRtpCodecParameters, type PeerConfig } from 'werift';
 
 /**
- * werift peer connections for the media plane: VP8 and Opus only, host
+ * werift peer connections for the media plane: VP8, H.264 (packetization
+ * mode 1) and Opus only, host
  * candidates only (no STUN or TURN servers), and non-trickle answers that
  * hold every gathered candidate.
  */
@@ -19,17 +20,31 @@ export interface PeerOptions {
    * offering without BUNDLE still works.
    */
   bundlePolicy?: 'max-bundle' | 'max-compat';
+  /** The video codecs to offer or accept, in order of preference. Default: VP8, then H.264. */
+  videoCodecs?: readonly VideoCodecName[];
 }
 
-export function mediaCodecs(): PeerConfig['codecs'] {
+export type VideoCodecName = 'vp8' | 'h264';
+
+const VIDEO_FEEDBACK = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }];
+
+/**
+ * The codecs a peer offers or accepts. Video: VP8 first, then H.264 in
+ * packetization mode 1 (werift matches codecs by name, so offers are rid of
+ * mode 0 first: see withoutH264Mode0). `video` narrows a client peer to one.
+ */
+export function mediaCodecs(video: readonly VideoCodecName[] = ['vp8', 'h264']): PeerConfig['codecs'] {
+  const all: Record<VideoCodecName, RTCRtpCodecParameters> = {
+    vp8: new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90_000, rtcpFeedback: VIDEO_FEEDBACK }),
+    h264: new RTCRtpCodecParameters({
+      mimeType: 'video/H264',
+      clockRate: 90_000,
+      rtcpFeedback: VIDEO_FEEDBACK,
+      parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+    }),
+  };
   return {
-    video: [
-      new RTCRtpCodecParameters({
-        mimeType: 'video/VP8',
-        clockRate: 90_000,
-        rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }],
-      }),
-    ],
+    video: video.map((c) => all[c]),
     audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48_000, channels: 2 })],
   };
 }
@@ -39,7 +54,7 @@ export function createPeer(options: PeerOptions = {}): RTCPeerConnection {
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: options.hostAddresses ?? ['127.0.0.1'],
-    codecs: mediaCodecs(),
+    codecs: mediaCodecs(options.videoCodecs),
     ...(options.bundlePolicy !== undefined ? { bundlePolicy: options.bundlePolicy } : {}),
   });
 }
@@ -85,4 +100,10 @@ export async function answer(pc: RTCPeerConnection, offer: string, direction: 'r
     throw new Error('werift produced no local description');
   }
   return sdp;
+}
+
+/** The codec name of a negotiated video codec, or undefined for one this worker does not handle. */
+export function videoCodecName(codec: { mimeType: string } | undefined): VideoCodecName | undefined {
+  const mime = codec?.mimeType.toLowerCase();
+  return mime === 'video/vp8' ? 'vp8' : mime === 'video/h264' ? 'h264' : undefined;
 }

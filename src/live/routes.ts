@@ -6,7 +6,7 @@ import { refusedByGate, type RoomGate } from '../server/room-gate.js';
 import { claimsOf, IdSchema, requireRoomToken } from '../server/room-auth.js';
 import { ROLES, type Role, type TokenVerifier } from '../server/tokens.js';
 import type { LiveSessions } from './sessions.js';
-import { checkPublishOffer, checkSubscribeOffer } from './sdp-checks.js';
+import { checkPublishOffer, checkSubscribeOffer, withoutH264Mode0 } from './sdp-checks.js';
 
 /**
  * WHIP (RFC 9725) and WHEP endpoints. Any room role except `control` and `ops` may
@@ -43,7 +43,7 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     if (ctx.stopping()) {
       return sendError(reply.header('retry-after', '1'), 503, 'UNAVAILABLE', 'server is stopping');
     }
-    checkPublishOffer(offer);
+    const usable = withoutH264Mode0(offer, checkPublishOffer(offer));
     const claims = claimsOf(request);
     if (await refusedByGate(reply, ctx.gate, room)) {
       return reply;
@@ -52,7 +52,7 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     if (full !== undefined) {
       return sendError(reply.header('retry-after', '5'), 503, 'UNAVAILABLE', full);
     }
-    const { id, answer } = await ctx.sessions.publish(room, claims.sub, claims.role, claims.masked === true, offer);
+    const { id, answer } = await ctx.sessions.publish(room, claims.sub, claims.role, claims.masked === true, usable);
     return reply.code(201).header('location', `/v1/rooms/${room}/whip/${id}`).type(SDP).send(answer);
   });
 
@@ -65,7 +65,7 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     if (ctx.stopping()) {
       return sendError(reply.header('retry-after', '1'), 503, 'UNAVAILABLE', 'server is stopping');
     }
-    checkSubscribeOffer(offer);
+    const usable = withoutH264Mode0(offer, checkSubscribeOffer(offer));
     const claims = claimsOf(request);
     if (await refusedByGate(reply, ctx.gate, room)) {
       return reply;
@@ -74,7 +74,7 @@ export function registerLiveRoutes(app: FastifyInstance, ctx: LiveRoutesContext)
     if (full !== undefined) {
       return sendError(reply.header('retry-after', '5'), 503, 'UNAVAILABLE', full);
     }
-    const { id, answer } = await ctx.sessions.subscribe(room, claims.sub, participant, claims.role, offer);
+    const { id, answer } = await ctx.sessions.subscribe(room, claims.sub, participant, claims.role, usable);
     return reply.code(201).header('location', `/v1/rooms/${room}/whep/${participant}/${id}`).type(SDP).send(answer);
   });
 

@@ -4,6 +4,7 @@ import {
   RtcpPayloadSpecificFeedback,
   type MediaStreamTrack,
   type RTCPeerConnection,
+  type RTCRtpCodecParameters,
   type RTCRtpReceiver,
   type RTCRtpSender,
   type RtcpPacket,
@@ -17,9 +18,10 @@ import type { MediaMetrics } from '../server/metrics.js';
 import type { RoomEvent, RoomRegistry } from '../server/rooms.js';
 import { renditionFor, type Rendition, type Role } from '../server/tokens.js';
 import { MaskedPipeline, type MaskedPacket } from './masked-pipeline.js';
-import { answer, createPeer } from './peer.js';
+import { answer, createPeer, videoCodecName, type VideoCodecName } from './peer.js';
 import { coverKeyframe } from './cover-frame.js';
 import { tapTransportDrops } from './transport-drops.js';
+import { H264Depacketizer, startsH264Keyframe } from './h264.js';
 import { packetizeVp8, SequenceGate, startsVp8Keyframe, Vp8Depacketizer } from './vp8.js';
 
 /**
@@ -98,7 +100,10 @@ interface Publisher {
   /** The masked rendition's recent latency (ms), by which its subscribers' audio is delayed. */
   maskedLatencyMs: number;
   /** Evidence tracks of this session, and the frames they are cut from. */
-  evidence: { video: VideoTrackHandle; audio: AudioTrackHandle; frames: Vp8Depacketizer; audioOrder: SequenceGate } | undefined;
+  evidence: { video: VideoTrackHandle; audio: AudioTrackHandle; frames: Vp8Depacketizer | H264Depacketizer; audioOrder: SequenceGate } | undefined;
+  /** The video codec the publisher sends (the first one negotiated), and its payload types; packets of another are dropped. */
+  videoCodec: VideoCodecName;
+  videoPayloadTypes: Set<number>;
   /** Asking for a keyframe again and again until one arrives (after a mask switched off); undefined otherwise. */
   keyframeWanted: NodeJS.Timeout | undefined;
   close: () => void;
@@ -118,6 +123,10 @@ interface Subscriber {
   role: Role;
   pc: RTCPeerConnection;
   senders: Map<MediaKind, RTCRtpSender>;
+  /** The video codecs negotiated with the subscriber: always VP8 (the masked rendition), H.264 when it offered it. */
+  videoCodecs: Map<VideoCodecName, RTCRtpCodecParameters>;
+  /** The subscriber cannot receive its publisher's codec (reported once). */
+  codecMissing: boolean;
   /** Where its video comes from now: a publisher (passthrough) or a masked rendition; undefined until the first packet. */
   /** What the subscriber's video now comes from; `cover` is the grey keyframe sent at a mask switch. */
   videoSource: Publisher | MaskedPipeline | 'cover' | undefined;
@@ -133,6 +142,10 @@ export interface SessionInfo {
 }
 
 const key = (room: string, participant: string): string => `${room}\u0000${participant}`;
+
+function startsKeyframe(codec: VideoCodecName, payload: Uint8Array): boolean {
+  return codec === 'h264' ? startsH264Keyframe(payload) : startsVp8Keyframe(payload);
+}
 
 /** Answers an offer; when that fails, runs `abandon` (the session never started) and closes the peer. */
 async function answerOrClose(pc: RTCPeerConnection, offer: string, direction: 'recvonly' | 'sendonly', abandon: () => void): Promise<string> {
@@ -237,7 +250,8 @@ export class LiveSessions {
     const id = randomUUID();
     const log = this.#logger.child({ room, participant, session: id });
     const pub: Publisher = {
-      id, room, participant, pc, receivers: new Map(), masked: undefined, maskedLatencyMs: 0, evidence: undefined, keyframeWanted: undefined, close: () => undefined,
+      id, room, participant, pc, receivers: new Map(), masked: undefined, maskedLatencyMs: 0, evidence: undefined, keyframeWanted: undefined,
+      videoCodec: 'vp8', videoPayloadTypes: new Set(), close: () => undefined,
     };
     const disposers: (() => void)[] = [];
     let closed = false;
@@ -267,6 +281,11 @@ export class LiveSessions {
       if (t.kind === 'audio' || t.kind === 'video') {
         pub.receivers.set(t.kind, { receiver: t.receiver, ssrc: undefined, lastPli: 0 });
       }
+      if (t.kind === 'video') {
+        // The browser sends the first codec of the answer, which werift keeps in the offer's order.
+        pub.videoCodec = videoCodecName(t.codecs.find((c) => videoCodecName(c) !== undefined)) ?? 'vp8';
+        pub.videoPayloadTypes = new Set(t.codecs.filter((c) => videoCodecName(c) === pub.videoCodec).map((c) => c.payloadType));
+      }
     }
     this.#publishers.set(id, pub);
     this.#byParticipant.set(key(room, participant), pub);
@@ -285,7 +304,9 @@ export class LiveSessions {
     const id = randomUUID();
     const log = this.#logger.child({ room, participant, session: id, role });
     const disposers: (() => void)[] = [];
-    const sub: Subscriber = { id, room, owner, participant, role, pc, senders: new Map(), videoSource: undefined, close: () => undefined };
+    const sub: Subscriber = {
+      id, room, owner, participant, role, pc, senders: new Map(), videoCodecs: new Map(), codecMissing: false, videoSource: undefined, close: () => undefined,
+    };
     let closed = false;
     sub.close = () => {
       if (closed) {
@@ -312,6 +333,12 @@ export class LiveSessions {
     for (const t of pc.getTransceivers()) {
       if (t.kind === 'audio' || t.kind === 'video') {
         sub.senders.set(t.kind, t.sender);
+      }
+      for (const c of t.kind === 'video' ? t.codecs : []) {
+        const name = videoCodecName(c);
+        if (name !== undefined && !sub.videoCodecs.has(name)) {
+          sub.videoCodecs.set(name, c);
+        }
       }
     }
     // A subscriber's PLI or FIR, read off its transport: werift's router hands a PLI to whatever its
@@ -417,7 +444,11 @@ export class LiveSessions {
       if (entry) {
         entry.ssrc = packet.header.ssrc;
       }
-      if (kind === 'video' && pub.keyframeWanted && startsVp8Keyframe(packet.payload)) {
+      if (kind === 'video' && !pub.videoPayloadTypes.has(packet.header.payloadType)) {
+        this.#metrics.mediaDropped('other-codec'); // a codec switch mid-session is not followed
+        return;
+      }
+      if (kind === 'video' && pub.keyframeWanted && startsKeyframe(pub.videoCodec, packet.payload)) {
         this.#stopKeyframeRequests(pub);
       }
       this.#forward(pub, kind, packet);
@@ -451,6 +482,9 @@ export class LiveSessions {
       }
       if (kind === 'video' && !connected(sub)) {
         continue; // werift drops what it cannot send yet; the subscriber asks for a keyframe once connected
+      }
+      if (kind === 'video' && !this.#useCodec(sub, sender, pub.videoCodec)) {
+        continue;
       }
       if (kind === 'video' && sub.videoSource !== pub) {
         sender.replaceRTP(packet.header, true); // a new source: keep the subscriber's sequence and clock continuous
@@ -495,9 +529,35 @@ export class LiveSessions {
         sender.replaceRTP(packet.header, true);
         sub.videoSource = pipeline;
       }
+      this.#useCodec(sub, sender, 'vp8'); // negotiated with every subscriber (checkSubscribeOffer)
       bytes ??= packet.serialize();
       this.#send(sub, sender, Buffer.from(bytes));
     }
+  }
+
+  /**
+   * Points the subscriber's video sender at the negotiated payload type of
+   * `codec` (one SSRC may switch payload types at a keyframe without
+   * renegotiation). False when the subscriber did not negotiate it: it then
+   * gets no video from this source, and the room hears why, once.
+   */
+  #useCodec(sub: Subscriber, sender: RTCRtpSender, codec: VideoCodecName): boolean {
+    const negotiated = sub.videoCodecs.get(codec);
+    if (!negotiated) {
+      if (!sub.codecMissing) {
+        sub.codecMissing = true;
+        this.#rooms.report(sub.room, {
+          type: 'error',
+          participant: sub.participant,
+          reason: `CODEC_MISMATCH: a ${sub.role} subscriber did not offer ${codec.toUpperCase()}, which the publisher sends; it gets no video`,
+        });
+      }
+      return false;
+    }
+    if (sender.codec !== negotiated) {
+      sender.codec = negotiated;
+    }
+    return true;
   }
 
   #send(sub: Subscriber, sender: RTCRtpSender, bytes: Buffer): void {
@@ -527,6 +587,7 @@ export class LiveSessions {
       config: this.#maskConfig,
       logger: log,
       metrics: this.#metrics,
+      codec: pub.videoCodec,
       ...(this.#createDetector ? { createDetector: this.#createDetector } : {}),
     });
     pub.masked = pipeline;
@@ -594,14 +655,14 @@ export class LiveSessions {
     }
     recording.publishers += 1;
     pub.evidence = {
-      video: recording.recorder.addVideoTrack(pub.participant),
+      video: recording.recorder.addVideoTrack(pub.participant, pub.videoCodec),
       audio: recording.recorder.addAudioTrack(pub.participant),
-      frames: new Vp8Depacketizer(),
+      frames: pub.videoCodec === 'h264' ? new H264Depacketizer() : new Vp8Depacketizer(),
       audioOrder: new SequenceGate(),
     };
   }
 
-  /** The publisher's original media into its evidence tracks: whole VP8 frames, Opus packets as received. */
+  /** The publisher's original media into its evidence tracks: whole VP8 frames or H.264 access units, Opus packets as received. */
   #record(pub: Publisher, kind: MediaKind, packet: RtpPacket): void {
     const evidence = pub.evidence;
     if (!evidence) {
@@ -733,7 +794,7 @@ export class LiveSessions {
         }
         const packets = packetizeVp8(frame, { timestamp: 0, seq: 0, ssrc: 0, payloadType: 96 });
         const first = packets[0];
-        if (first) {
+        if (first && this.#useCodec(sub, sender, 'vp8')) {
           sender.replaceRTP(first.header, true); // continuous for the subscriber, like any new source
         }
         sub.videoSource = 'cover';

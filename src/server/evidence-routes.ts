@@ -156,7 +156,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
     const { ref, manifest, entries } = await sealedSession(ctx.root, room, session);
     const path = await replayMedia({ ref, manifest, entries, participant, cacheDir: ctx.cacheDir });
     await audit(request, room, 'media', { session, detail: { participant } });
-    return sendFile(reply, path, 'video/webm');
+    return sendFile(reply, path, path.endsWith('.mkv') ? 'video/x-matroska' : 'video/webm');
   });
 
   app.post('/v1/evidence/rooms/:room/exports', hooks, async (request, reply) => {
@@ -197,7 +197,7 @@ export function registerEvidenceRoutes(app: FastifyInstance, ctx: EvidenceRoutes
       throw new EvidenceError('EVIDENCE_NOT_FOUND', `export ${id} has no file ${JSON.stringify(file)}`);
     }
     await audit(request, room, 'export', { detail: { export: id, download: file } });
-    const type = file.endsWith('.webm') ? 'video/webm' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+    const type = file.endsWith('.webm') ? 'video/webm' : file.endsWith('.mkv') ? 'video/x-matroska' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream';
     return sendFile(reply.header('content-disposition', `attachment; filename="${file.split('/').pop() ?? 'file'}"`), join(dir, file), type);
   });
 

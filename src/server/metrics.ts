@@ -17,7 +17,7 @@ export interface MediaMetrics {
   observeStage(stage: Stage, seconds: number): void;
   setSubscribers(count: number): void;
   /** A datagram on a media port dropped before it became media: not RTP at all, or failing SRTP. */
-  mediaDropped(reason: 'not-rtp' | 'srtp-invalid'): void;
+  mediaDropped(reason: 'not-rtp' | 'srtp-invalid' | 'other-codec'): void;
 }
 
 export interface ServerMetricsOptions {
@@ -65,12 +65,13 @@ export class ServerMetrics {
     });
     const dropped = new Counter({
       name: 'livemask_media_packets_dropped_total',
-      help: 'Datagrams on media ports dropped before they became media (garbage UDP, RTP failing SRTP)',
+      help: 'Datagrams on media ports dropped before they became media (garbage UDP, RTP failing SRTP, video in another codec than the session negotiated first)',
       labelNames: ['reason'],
       registers,
     });
     dropped.inc({ reason: 'not-rtp' }, 0);
     dropped.inc({ reason: 'srtp-invalid' }, 0);
+    dropped.inc({ reason: 'other-codec' }, 0);
     // Every stage shows up from the first scrape, with zero counts.
     for (const stage of STAGES) {
       latency.zero({ stage });

@@ -31,7 +31,8 @@ async function sdpPost(url: string, path: string, t: string, body: string, type 
   return fetch(`${url}${path}`, { method: 'POST', headers: { ...bearer(t), 'content-type': type }, body });
 }
 
-const H264_ONLY = [
+/** H.264 in packetization mode 0 (no fmtp): not taken; mode 1 is (test/live/h264.test.ts). */
+const H264_MODE0_ONLY = [
   'v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 't=0 0',
   'm=video 9 UDP/TLS/RTP/SAVPF 102', 'c=IN IP4 0.0.0.0', 'a=rtpmap:102 H264/90000', 'a=sendonly', '',
 ].join('\r\n');
@@ -185,11 +186,11 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect((await sdpPost(srv.url, `/v1/rooms/${ROOM}/whip`, await token('other-room', 'guest'), 'v=0')).status).toBe(403);
     expect((await sdpPost(srv.url, `/v1/rooms/${ROOM}/whip`, t, 'v=0', 'text/plain')).status).toBe(415);
     expect((await sdpPost(srv.url, `/v1/rooms/${ROOM}/whip`, await token(ROOM, 'control'), 'v=0')).status).toBe(403);
-    const noIce = await sdpPost(srv.url, `/v1/rooms/${ROOM}/whip`, t, H264_ONLY.replace('H264/90000', 'VP8/90000'));
+    const noIce = await sdpPost(srv.url, `/v1/rooms/${ROOM}/whip`, t, H264_MODE0_ONLY.replace('H264/90000', 'VP8/90000'));
     expect(noIce.status).toBe(400);
-    const h264 = await sdpPost(srv.url, `/v1/rooms/${ROOM}/whip`, t, H264_ONLY);
+    const h264 = await sdpPost(srv.url, `/v1/rooms/${ROOM}/whip`, t, H264_MODE0_ONLY);
     expect(h264.status).toBe(400);
-    expect(((await h264.json()) as { message: string }).message).toMatch(/offered H264.*supported VP8/);
+    expect(((await h264.json()) as { message: string }).message).toMatch(/offered H264.*supported VP8, H264 \(H264 needs packetization-mode=1\)/);
   });
 
   it('takes trickled candidates on PATCH from the session owner only', async () => {

@@ -26,8 +26,8 @@ interface Run {
   events: MaskedPipelineEvent[];
 }
 
-function run(createDetector?: (c: typeof config) => Promise<FrameDetector>, cfg = config): Run {
-  const pipeline = new MaskedPipeline({ config: cfg, logger, ...(createDetector ? { createDetector } : {}) });
+function run(createDetector?: (c: typeof config) => Promise<FrameDetector>, cfg = config, codec: 'vp8' | 'h264' = 'vp8'): Run {
+  const pipeline = new MaskedPipeline({ config: cfg, logger, codec, ...(createDetector ? { createDetector } : {}) });
   const r: Run = { pipeline, out: [], events: [] };
   pipeline.on('rtp', ({ packet }) => r.out.push({ packet, at: Date.now() }));
   pipeline.on('event', (e) => r.events.push(e));
@@ -82,6 +82,25 @@ describe.skipIf(!hasTestData || !hasYunet)(`masked rendition pipeline${hasTestDa
       expect(frames[0]?.width).toBe(320);
       expect(await facesIn(yunet, frames, 30)).toEqual([]);
       expect(r.events.filter((e) => e.type === 'error')).toEqual([]);
+    } finally {
+      await r.pipeline.close();
+    }
+  });
+
+  it('masks an H.264 publisher (RFC 6184 FU-A from libx264) into VP8, through a resolution change, with no face visible', async () => {
+    const r = run(undefined, config, 'h264');
+    try {
+      await streamClipRtp(CLIP, { width: 320, seconds: 2, codec: 'h264' }, (p) => r.pipeline.pushRtp(p));
+      const before = r.pipeline.framesOut;
+      expect(before).toBeGreaterThan(20);
+      await streamClipRtp(CLIP, { width: 480, seconds: 2, startSec: 2, codec: 'h264' }, (p) => r.pipeline.pushRtp(p));
+      await waitFor(() => r.pipeline.framesOut >= before + 20, 5000, 'masked frames after the resolution change');
+      expect(r.pipeline.size).toEqual({ width: 320, height: 256 });
+      const frames = await decodeVp8(r.out);
+      expect(frames.length).toBeGreaterThan(before + 10);
+      expect(frames[0]?.width).toBe(320);
+      expect(await facesIn(yunet, frames, 30)).toEqual([]);
+      expect(r.events.filter((e) => e.type === 'error' || e.type === 'pipeline-restarted')).toEqual([]);
     } finally {
       await r.pipeline.close();
     }

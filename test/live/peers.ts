@@ -10,6 +10,9 @@ import { i420Size, type I420Frame } from '../../src/core/index.js';
 import { createPeer } from '../../src/live/peer.js';
 import { offerOf, RtpClipSource, waitConnected } from '../../bench/rtp-source.js';
 import { Vp8Depacketizer } from '../../src/live/vp8.js';
+import { H264Depacketizer } from '../../src/live/h264.js';
+import { h264KeyframeInfo } from '../../src/media/h264.js';
+import { webmFrame, webmHeader } from '../../src/evidence/webm.js';
 import { ivfFileHeader, ivfFrame } from '../../src/media/ivf.js';
 import { bearer } from '../server/helpers.js';
 
@@ -65,6 +68,8 @@ async function post(url: string, path: string, t: string, offer: string, tamper:
 }
 
 export class Publisher {
+  /** The one video codec this publisher offers. */
+  readonly codec: 'vp8' | 'h264';
   readonly video = new MediaStreamTrack({ kind: 'video' });
   readonly audio = new MediaStreamTrack({ kind: 'audio' });
   /** Every video payload written, hex, with the time it was written. */
@@ -73,8 +78,12 @@ export class Publisher {
   readonly plis: number[] = [];
   session: Session | undefined;
 
+  constructor(codec: 'vp8' | 'h264' = 'vp8') {
+    this.codec = codec;
+  }
+
   async publish(url: string, room: string, t: string): Promise<Session> {
-    const pc = createPeer({ bundlePolicy: 'max-bundle' });
+    const pc = createPeer({ bundlePolicy: 'max-bundle', videoCodecs: [this.codec] });
     const video = pc.addTransceiver(this.video, { direction: 'sendonly' });
     video.sender.onRtcp.subscribe((packet) => {
       if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback instanceof PictureLossIndication) {
@@ -106,8 +115,8 @@ export class Subscriber {
   videoSsrc: number | undefined;
   session: Session | undefined;
 
-  async subscribe(url: string, room: string, participant: string, t: string, tamper: Tampering = {}): Promise<Session> {
-    const pc = createPeer({ bundlePolicy: 'max-bundle' });
+  async subscribe(url: string, room: string, participant: string, t: string, tamper: Tampering = {}, videoCodecs?: ('vp8' | 'h264')[]): Promise<Session> {
+    const pc = createPeer({ bundlePolicy: 'max-bundle', ...(videoCodecs ? { videoCodecs } : {}) });
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.onTrack.subscribe((track) => {
@@ -140,10 +149,10 @@ export class Subscriber {
   }
 }
 
-/** ffmpeg encoding a real clip to VP8 RTP (320 wide, 400 kb/s) and a tone to Opus RTP, on local UDP ports read here. */
+/** ffmpeg encoding a real clip to VP8 (or H.264) RTP (320 wide, 400 kb/s) and a tone to Opus RTP, on local UDP ports read here. */
 export class FfmpegSource extends RtpClipSource {
-  constructor() {
-    super({ videoFilter: 'scale=320:-2', bitrate: '400k' });
+  constructor(codec: 'vp8' | 'h264' = 'vp8') {
+    super({ videoFilter: 'scale=320:-2', bitrate: '400k', codec });
   }
 }
 
@@ -153,21 +162,24 @@ export interface DecodedFrame extends I420Frame {
 }
 
 /**
- * Decodes received VP8 packets with ffmpeg (packets joined into frames,
- * written as IVF). Frames before the first keyframe are not decodable and
- * are left out; every frame is scaled to the first keyframe's size.
+ * Decodes received VP8 packets (or H.264 ones) with ffmpeg: packets joined
+ * into frames, written as IVF (H.264: Matroska). Frames before the first
+ * keyframe are not decodable and are left out; every frame is scaled to the
+ * first keyframe's size.
  */
-export async function decodeVp8(packets: readonly { packet: RtpPacket; at: number }[]): Promise<DecodedFrame[]> {
-  const depacketizer = new Vp8Depacketizer();
-  const frames: { data: Buffer; at: number }[] = [];
+export async function decodeVp8(packets: readonly { packet: RtpPacket; at: number }[], codec: 'vp8' | 'h264' = 'vp8'): Promise<DecodedFrame[]> {
+  const depacketizer = codec === 'h264' ? new H264Depacketizer() : new Vp8Depacketizer();
+  const frames: { data: Buffer; at: number; keyframe: boolean }[] = [];
   let size: { width: number; height: number } | undefined;
+  let codecPrivate: Buffer | undefined;
   for (const { packet, at } of packets) {
     const frame = depacketizer.push(packet);
     if (frame) {
       if (!size && frame.width !== undefined && frame.height !== undefined) {
         size = { width: frame.width, height: frame.height };
+        codecPrivate = codec === 'h264' ? h264KeyframeInfo(frame.data)?.codecPrivate : undefined;
       }
-      frames.push({ data: frame.data, at });
+      frames.push({ data: frame.data, at, keyframe: frame.keyframe });
     }
   }
   if (!size || frames.length === 0) {
@@ -176,11 +188,14 @@ export async function decodeVp8(packets: readonly { packet: RtpPacket; at: numbe
   const { width, height } = size;
   const dir = await mkdtemp(join(tmpdir(), 'livemask-vp8-'));
   try {
-    const ivf = join(dir, 'in.ivf');
+    const input = join(dir, codec === 'h264' ? 'in.mkv' : 'in.ivf');
     const raw = join(dir, 'out.yuv');
-    await writeFile(ivf, Buffer.concat([ivfFileHeader(width, height, 30), ...frames.map((f, i) => ivfFrame(f.data, i))]));
+    await writeFile(input, codec === 'h264'
+      ? Buffer.concat([webmHeader({ kind: 'video', codec: 'h264', width, height, codecPrivate: codecPrivate ?? Buffer.alloc(0) }),
+        ...frames.map((f, i) => webmFrame(f.data, (i * 1000) / 30, f.keyframe))])
+      : Buffer.concat([ivfFileHeader(width, height, 30), ...frames.map((f, i) => ivfFrame(f.data, i))]));
     await promisify(execFile)('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-f', 'ivf', '-i', ivf,
+      '-hide_banner', '-loglevel', 'error', '-i', input,
       '-vf', `scale=${width}:${height},format=yuv420p`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', raw,
     ]);
     const bytes = await readFile(raw);
@@ -196,13 +211,13 @@ export async function decodeVp8(packets: readonly { packet: RtpPacket; at: numbe
 }
 
 /**
- * Streams `seconds` of a clip as VP8 RTP (ffmpeg, libvpx realtime, a keyframe
- * every second) at `width` pixels wide, paced at its frame rate; each packet
+ * Streams `seconds` of a clip as VP8 RTP (ffmpeg, libvpx realtime) or H.264
+ * RTP (libx264, constrained baseline), with a keyframe every second, at `width` pixels wide, paced at its frame rate; each packet
  * is handed to `onPacket`. Resolves when ffmpeg is done.
  */
 export async function streamClipRtp(
   clip: string,
-  options: { width: number; seconds: number; startSec?: number },
+  options: { width: number; seconds: number; startSec?: number; codec?: 'vp8' | 'h264' },
   onPacket: (packet: RtpPacket) => void,
 ): Promise<void> {
   const socket = createSocket('udp4');
@@ -217,8 +232,12 @@ export async function streamClipRtp(
   try {
     const child = spawn('ffmpeg', [
       '-hide_banner', '-loglevel', 'error', '-re', '-ss', String(options.startSec ?? 0), '-t', String(options.seconds), '-i', clip,
-      '-an', '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '600k', '-g', '30',
-      '-vf', `scale=${options.width}:-2`, '-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${socket.address().port}?pkt_size=1200`,
+      '-an', ...(options.codec === 'h264'
+        // ffmpeg's RTP muxer packetizes H.264 as RFC 6184 mode 1 (single NAL units and FU-A), as browsers do.
+        ? ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p']
+        : ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8']),
+      '-b:v', '600k', '-g', '30', '-vf', `scale=${options.width}:-2`,
+      '-f', 'rtp', '-payload_type', options.codec === 'h264' ? '102' : '96', `rtp://127.0.0.1:${socket.address().port}?pkt_size=1200`,
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
     const [code] = (await once(child, 'exit')) as [number | null];
     if (code !== 0) {
