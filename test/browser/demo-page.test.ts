@@ -36,7 +36,11 @@ import {
 
 const CHROMIUM = process.env.LIVEMASK_CHROMIUM ?? '/usr/bin/chromium';
 const CLIP = 'clm_franck_talking_face';
-const ROOM = 'room-browser';
+/** The publisher's codec in each run: the page's default (VP8), then H.264 only (the page's ?codec=h264). */
+const CODECS = [
+  { codec: 'vp8', mime: 'video/VP8', query: '' },
+  { codec: 'h264', mime: 'video/H264', query: '&codec=h264' },
+] as const;
 const SHOTS = join(repoRoot, '.tmp', 'browser');
 /** Frames MediaPipe audits per check: spread over a few seconds of the stream, since it audits each new frame once it is free. */
 const STREAMER_FRAMES = 10;
@@ -77,7 +81,8 @@ async function screenshot(page: Page, name: string): Promise<void> {
   expect((await stat(path)).size).toBeGreaterThan(1000);
 }
 
-describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? ` — skipped: ${skipReason}` : ''}`, () => {
+describe.skipIf(skipReason !== undefined).each(CODECS)(`demo page in Chromium, $codec publisher${skipReason ? ` — skipped: ${skipReason}` : ''}`, ({ codec, mime, query }) => {
+  const ROOM = `room-browser-${codec}`;
   let dir: string | undefined;
   let srv: TestServer | undefined;
   let browser: Browser | undefined;
@@ -104,7 +109,7 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (err) => console.error(`demo page error: ${err.message}`));
-    await page.goto(`${srv.url}/?room=${ROOM}`);
+    await page.goto(`${srv.url}/?room=${ROOM}${query}`);
     await installMediaPipeAuditor(page);
   });
 
@@ -120,6 +125,7 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
   it('publishes the fake camera from the applicant pane', async () => {
     expect(await page.title()).toBe('livemask demo');
     await until(() => rtcState(page, 'applicant'), (s) => s.connection === 'connected' && s.videoFramesEncoded > 0, 15_000, 'the applicant to publish');
+    expect((await rtcState(page, 'applicant')).videoCodec).toBe(mime);
     expect(await pageEvents(page)).toContain('participant-joined');
   });
 
@@ -128,6 +134,7 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     expect([first.width, first.height]).toEqual([640, 360]);
     await until(() => videoState(page, 'streamer'), (v) => v.currentTime > first.currentTime + 0.5, 5000, 'streamer time to advance');
     expect((await rtcState(page, 'streamer')).videoFramesDecoded).toBeGreaterThan(10);
+    expect((await rtcState(page, 'streamer')).videoCodec, 'the streamer gets the publisher\'s codec, untouched').toBe(mime);
     expect(await lumaVariance(page, 'streamer')).toBeGreaterThan(MIN_LUMA_VARIANCE);
     await startSampling(page, 'streamer');
     const frames = await collectSamples(page, 'streamer', STREAMER_FRAMES, 20_000);
@@ -150,12 +157,13 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     const streamer = (await rtcState(page, 'streamer')).videoFramesDecoded;
     await until(() => rtcState(page, 'streamer'), (s) => s.videoFramesDecoded > streamer + 30, 5000, '30 more frames at the streamer');
     await expectAudienceWhileMasked(page, yunet);
+    expect((await rtcState(page, 'audience')).videoCodec, 'the masked rendition is VP8').toBe('video/VP8');
     const frames = await collectSamples(page, 'audience', MASKED_FRAMES, MASKED_SAMPLING_MS);
     expect(frames.every((f) => f.width > 0 && f.height > 0)).toBe(true);
     expect(new Set(frames.map((f) => f.presentedFrames)).size, 'distinct audience frames audited').toBe(frames.length);
     expect(withFaces(frames), 'audience frames in which MediaPipe finds a face while masked').toEqual([]);
     await until(() => statusText(page, 'streamer'), (t) => t.includes('frames decoded'), 3000, 'the streamer status line');
-    await screenshot(page, 'demo-masked.png');
+    await screenshot(page, `demo-${codec}-masked.png`);
   });
 
   it(`mask off through the page toggle: the audience sees the face within ${MASK_OFF_VISIBLE_MS} ms`, async () => {
@@ -173,6 +181,8 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     expect(visibleMs).toBeLessThanOrEqual(MASK_OFF_VISIBLE_MS);
     await until(() => rtcState(page, 'audience'), (s) => s.videoFramesDecoded > before + 10, 5000, 'video frames at the audience');
     await until(() => videoState(page, 'audience'), (v) => v.width > 0, 2000, 'audience video size');
+    // The passthrough, in the publisher's codec: with H.264, the same stream switched payload type without renegotiation.
+    await until(() => rtcState(page, 'audience'), (s) => s.videoCodec === mime, 3000, `the audience to decode ${mime}`);
     await until(() => lumaVariance(page, 'audience'), (v) => v > MIN_LUMA_VARIANCE, 3000, 'a frame that is not blank at the audience');
     await until(() => mediapipeFacesIn(page, 'audience'), (faces) => faces.length > 0, 5000, 'MediaPipe to find the face at the audience');
     if (yunet) {
@@ -181,7 +191,7 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     }
     expect(await page.locator('#mask').isChecked()).toBe(false);
     await until(() => statusText(page, 'audience'), (t) => t.includes('frames decoded'), 3000, 'the audience status line');
-    await screenshot(page, 'demo-unmasked.png');
+    await screenshot(page, `demo-${codec}-unmasked.png`);
   });
 
   it('mask on again through the page toggle: no audience frame received after the switch shows a face', async () => {
@@ -210,6 +220,6 @@ describe.skipIf(skipReason !== undefined)(`demo page in Chromium${skipReason ? `
     expect(withFaces(after), 'audience frames received after mask on in which MediaPipe finds a face').toEqual([]);
     expect(await page.locator('#mask').isChecked()).toBe(true);
     await expectAudienceWhileMasked(page, yunet);
-    await screenshot(page, 'demo-masked-again.png');
+    await screenshot(page, `demo-${codec}-masked-again.png`);
   });
 });

@@ -29,6 +29,8 @@ export interface RtcState {
   audioPacketsReceived: number;
   /** outbound-rtp video framesEncoded (the applicant pane). */
   videoFramesEncoded: number;
+  /** The codec of the video sent or received now, e.g. 'video/H264' ('' before there is one). */
+  videoCodec: string;
 }
 
 const VIDEO_STATE = `(pane) => {
@@ -39,12 +41,14 @@ const VIDEO_STATE = `(pane) => {
 
 const RTC_STATE = `async (pane) => {
   const pc = window.livemask.pcs[pane];
-  const state = { connection: pc ? pc.connectionState : 'none', videoFramesDecoded: 0, audioPacketsReceived: 0, videoFramesEncoded: 0 };
+  const state = { connection: pc ? pc.connectionState : 'none', videoFramesDecoded: 0, audioPacketsReceived: 0, videoFramesEncoded: 0, videoCodec: '' };
   if (!pc) { return state; }
-  for (const s of (await pc.getStats()).values()) {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') { state.videoFramesDecoded = s.framesDecoded ?? 0; }
+  const stats = await pc.getStats();
+  const codec = (s) => (s.codecId && stats.get(s.codecId) ? stats.get(s.codecId).mimeType : '');
+  for (const s of stats.values()) {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') { state.videoFramesDecoded = s.framesDecoded ?? 0; state.videoCodec = codec(s); }
     if (s.type === 'inbound-rtp' && s.kind === 'audio') { state.audioPacketsReceived = s.packetsReceived ?? 0; }
-    if (s.type === 'outbound-rtp' && s.kind === 'video') { state.videoFramesEncoded = s.framesEncoded ?? 0; }
+    if (s.type === 'outbound-rtp' && s.kind === 'video') { state.videoFramesEncoded = s.framesEncoded ?? 0; state.videoCodec = codec(s); }
   }
   return state;
 }`;
