@@ -72,7 +72,9 @@ export async function evidenceCommand(args: string[], logger: Logger): Promise<n
       }
       const recovered = await recover(root, { signingKey: keys.signingKey, logger });
       for (const r of recovered) {
-        process.stdout.write(`recovered ${r.room}/${r.sessionId}: ${r.segments.length} segments sealed, ${r.discarded.length} discarded\n`);
+        process.stdout.write(r.signedOnly
+          ? `recovered ${r.room}/${r.sessionId}: sealed but unsigned (its writer died before the signature); its manifest matches its log and is signed now\n`
+          : `recovered ${r.room}/${r.sessionId}: ${r.segments.length} segments sealed, ${r.discarded.length} discarded\n`);
       }
       process.stdout.write(`${recovered.length} sessions recovered\n`);
       return EXIT.ok;

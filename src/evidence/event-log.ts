@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AppendFile, writeFileDurable } from './durable-file.js';
 import { checkpointMessage, nextEntry, type ChainEntry } from './hash-chain.js';
 import { FILES } from './layout.js';
-import { buildManifest, type Manifest } from './manifest.js';
+import { buildManifest, manifestBytes, type Manifest } from './manifest.js';
 
 export interface EventLogOptions {
   dir: string;
@@ -82,9 +82,9 @@ export class EventLog {
   async writeManifest(): Promise<Manifest> {
     const { dir, room, sessionId, signingKey } = this.#options;
     const manifest = buildManifest(room, sessionId, this.#entries);
-    const bytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
+    const bytes = manifestBytes(manifest);
     await writeFileDurable(join(dir, FILES.manifest), bytes);
-    await writeFileDurable(join(dir, FILES.signature), `${sign(null, bytes, signingKey).toString('base64')}\n`);
+    await writeManifestSignature(dir, bytes, signingKey);
     return manifest;
   }
 
@@ -96,4 +96,9 @@ export class EventLog {
       throw failed.reason;
     }
   }
+}
+
+/** Signs the manifest's bytes into `manifest.sig`, written last: a session is sealed once it exists. */
+export async function writeManifestSignature(dir: string, bytes: Buffer, signingKey: KeyObject): Promise<void> {
+  await writeFileDurable(join(dir, FILES.signature), `${sign(null, bytes, signingKey).toString('base64')}\n`);
 }

@@ -101,3 +101,8 @@ export function buildManifest(room: string, sessionId: string, entries: readonly
     chain: { count: entries.length, head: last?.hash ?? '' },
   };
 }
+
+/** The manifest as written to `manifest.json` (and signed). */
+export function manifestBytes(manifest: Manifest): Buffer {
+  return Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
+}

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { MediaError, type Logger } from '../core/index.js';
 import { FfmpegProcess } from '../media/index.js';
 import { fsyncDir, isDurableTemp, writeFileDurable } from './durable-file.js';
-import { EventLog } from './event-log.js';
+import { EventLog, writeManifestSignature } from './event-log.js';
 import { parseLog, sha256Hex } from './hash-chain.js';
 import { FILES, isFile, listSessions, OPEN_SUFFIX, participantFiles, type SessionRef } from './layout.js';
-import { EVENT, segmentRecords, type SegmentRecord } from './manifest.js';
+import { buildManifest, EVENT, manifestBytes, segmentRecords, type SegmentRecord } from './manifest.js';
 import { scanWebm } from './webm.js';
 
 export interface RecoverOptions {
@@ -33,6 +33,11 @@ export interface RecoveredSession {
   discarded: string[];
   /** Bytes of a partly written last log line that were cut off. */
   droppedLogBytes: number;
+  /**
+   * The session was sealed but its writer died before the manifest's
+   * signature: the manifest, which matched its log, was signed now.
+   */
+  signedOnly?: true;
 }
 
 /**
@@ -46,7 +51,8 @@ export async function recover(root: string, options: RecoverOptions): Promise<Re
   const out: RecoveredSession[] = [];
   const alive = options.writerAlive ?? writerAlive;
   for (const ref of await listSessions(root, options.room)) {
-    if (await isFile(join(ref.dir, FILES.manifest))) {
+    const sealed = await isFile(join(ref.dir, FILES.manifest));
+    if (sealed && (await isFile(join(ref.dir, FILES.signature)))) {
       continue;
     }
     // Workers of one host share its evidence root: never seal what another live worker still records.
@@ -55,9 +61,37 @@ export async function recover(root: string, options: RecoverOptions): Promise<Re
       options.logger?.info({ room: ref.room, session: ref.sessionId, writer: writer.workerId }, 'evidence session left open: its writer is alive');
       continue;
     }
+    if (sealed) {
+      const signed = await signManifest(ref, options);
+      if (signed) {
+        out.push(signed);
+      }
+      continue;
+    }
     out.push(await recoverSession(ref, options));
   }
   return out;
+}
+
+/**
+ * A writer killed between writing `manifest.json` and `manifest.sig` left a
+ * sealed session unsigned. The manifest is signed now, but only when it is
+ * exactly the one its log gives (the log ends with `session-ended` and is
+ * whole); otherwise it is left unsigned, for verify to report.
+ */
+async function signManifest(ref: SessionRef, options: RecoverOptions): Promise<RecoveredSession | undefined> {
+  const bytes = await readFile(join(ref.dir, FILES.manifest));
+  const text = await readFile(join(ref.dir, FILES.events), 'utf8');
+  const { entries } = parseLog(text);
+  const rebuilt = manifestBytes(buildManifest(ref.room, ref.sessionId, entries));
+  const logger = options.logger?.child({ module: 'evidence', room: ref.room, session: ref.sessionId });
+  if (!text.endsWith('\n') || entries.at(-1)?.type !== EVENT.sessionEnded || !rebuilt.equals(bytes)) {
+    logger?.error('sealed evidence session has no signature, and its manifest does not match its log: left unsigned');
+    return undefined;
+  }
+  await writeManifestSignature(ref.dir, bytes, options.signingKey);
+  logger?.warn('sealed evidence session had no signature (its writer died before it): the manifest, which matches the log, is signed now');
+  return { room: ref.room, sessionId: ref.sessionId, segments: [], discarded: [], droppedLogBytes: 0, signedOnly: true };
 }
 
 /** `session-started` is a short line; more than this is not read. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { recover, verify } from '../../src/evidence/index.js';
 import { hasTestData, noDataReason, repoRoot } from '../support/paths.js';
-import { decodedFrameMd5, sourceIvf } from './helpers.js';
+import { decodedFrameMd5, readIvf, recordSession, sourceIvf } from './helpers.js';
 import { exited } from '../support/process.js';
 
 const KILL_AFTER_MS = 6500;
@@ -86,5 +86,39 @@ describe.skipIf(!hasTestData)(`evidence after kill -9 mid-segment${hasTestData ?
     const source = await decodedFrameMd5(ivf);
     expect(recorded).toEqual(source.hashes.slice(0, recorded.length));
   });
-});
 
+  it('signs a sealed session whose writer died between manifest.json and manifest.sig, only when the manifest matches its log', async () => {
+    // Simulated: a kill that lands between the two writes cannot be timed; deleting the signature
+    // of a really recorded session leaves the same files that kill would.
+    const dir0 = await mkdtemp(join(tmpdir(), 'livemask-unsigned-'));
+    try {
+      const root = join(dir0, 'evidence');
+      const keys = generateKeyPairSync('ed25519');
+      const frames = readIvf(await sourceIvf(2));
+      await recordSession(root, 'unsigned-room', 's-1', frames, keys.privateKey);
+      await recordSession(root, 'unsigned-room', 's-2', frames, keys.privateKey);
+      const dir1 = join(root, 'unsigned-room', 's-1');
+      const dir2 = join(root, 'unsigned-room', 's-2');
+      await rm(join(dir1, 'manifest.sig'));
+      await rm(join(dir2, 'manifest.sig'));
+      // s-2's manifest no longer matches its log (one segment's hash changed): never signed.
+      const original = readFileSync(join(dir2, 'manifest.json'), 'utf8');
+      const forged = original.replace(/"sha256": "[0-9a-f]{64}"/, `"sha256": "${'0'.repeat(64)}"`);
+      expect(forged).not.toBe(original);
+      await writeFile(join(dir2, 'manifest.json'), forged);
+      const bad = await verify(root, 'unsigned-room', keys.publicKey);
+      expect(bad.ok).toBe(false);
+
+      const recovered = await recover(root, { signingKey: keys.privateKey });
+      expect(recovered.map((r) => [r.sessionId, r.signedOnly])).toEqual([['s-1', true]]);
+      expect(existsSync(join(dir1, 'manifest.sig'))).toBe(true);
+      expect(existsSync(join(dir2, 'manifest.sig'))).toBe(false);
+      await rm(dir2, { recursive: true });
+      expect(await verify(root, 'unsigned-room', keys.publicKey)).toMatchObject({ ok: true, counts: { sessions: 1 } });
+      // Signed once: a second recovery has nothing to do.
+      expect(await recover(root, { signingKey: keys.privateKey })).toEqual([]);
+    } finally {
+      await rm(dir0, { recursive: true, force: true });
+    }
+  });
+});
