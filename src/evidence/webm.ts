@@ -1,6 +1,6 @@
 /**
- * A minimal WebM muxer for evidence segments, and the scanner that recovers
- * them. Each frame is written as its own Cluster of known size (Timecode +
+ * A minimal WebM muxer for evidence segments (Matroska, for H.264, which WebM
+ * cannot carry), and the scanner that recovers them. Each frame is written as its own Cluster of known size (Timecode +
  * one SimpleBlock) behind a Segment of unknown size, so the file is a valid
  * WebM after every frame: a process killed mid-write leaves at most one
  * partial cluster, which {@link scanWebm} cuts off. The frame bytes are the
