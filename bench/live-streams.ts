@@ -7,7 +7,7 @@ import type { Logger } from '../src/core/index.js';
 import { parseMaskConfig, type MaskConfig } from '../src/config/index.js';
 import { LIVE_MASK_DEFAULTS } from '../src/live/sessions.js';
 import { MaskedPipeline } from '../src/live/masked-pipeline.js';
-import { createFrameDetector } from '../src/pipeline/frame-detector.js';
+import { createWorkerFrameDetector } from '../src/pipeline/worker-detector.js';
 import { percentile, type FrameDetector } from '../src/pipeline/index.js';
 import { replayPaced, type RtpClip } from './live-source.js';
 
@@ -129,7 +129,7 @@ function startStream(config: MaskConfig, options: StreamsOptions): Stream {
   const detector = { ready: false };
   // The pipeline's own warm-up detection is the first call: the stream is ready when it has settled.
   const createDetector = async (c: MaskConfig, log: Logger): Promise<FrameDetector> => {
-    const inner = options.noop ? NOOP_DETECTOR : await createFrameDetector(c, log);
+    const inner = options.noop ? NOOP_DETECTOR : await createWorkerFrameDetector(c, log); // as the live renditions
     return {
       executionProvider: inner.executionProvider,
       close: () => inner.close(),

@@ -49,11 +49,13 @@ import { packetizeVp8, SequenceGate, startsVp8Keyframe, Vp8Depacketizer } from '
  * with zero leaks at look-ahead 2 (README "Live benchmarks").
  *
  * One onnxruntime thread per session: onnxruntime-node runs inference on the
- * calling (main) thread plus its pool, and beside two ffmpeg processes per
+ * calling thread plus its pool, and beside two ffmpeg processes per
  * rendition and werift, a second thread only contends. Through the WebRTC
  * loopback at 720p30 on the 2-core VM, 1 thread instead of 2 took the masked
  * p95 from 385 to 197 ms and frames delivered from 75% to 98.7%
- * (LIVEMASK_DETECTOR_THREADS raises it on hosts with cores to spare).
+ * (LIVEMASK_DETECTOR_THREADS raises it on hosts with cores to spare). The
+ * calling thread is each rendition's own detector thread
+ * (src/pipeline/worker-detector.ts), so renditions detect in parallel.
  */
 export const LIVE_MASK_DEFAULTS = { lookahead: 2, detectTimeoutMs: 500, detector: 'back', intraOpThreads: 1 } as const;
 

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { I420Frame } from '../../src/core/index.js';
+import { FaceDetector } from '../../src/detect/index.js';
+import { WorkerFrameDetector } from '../../src/pipeline/worker-detector.js';
+import { createLogger } from '../../src/core/index.js';
+import { decodeAll } from '../support/frames.js';
+import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
+
+/**
+ * The live renditions' detector on its own thread, against the same
+ * BlazeFace in this thread, on real face frames: the same boxes; a
+ * detection abandoned by its deadline rejects at once and the next one
+ * works; closing while a detection runs neither crashes the process nor
+ * leaves a promise hanging; after close every detection fails (the planner
+ * then masks whole frames).
+ */
+
+const logger = createLogger({ level: 'silent' });
+const options = { mode: 'back', ep: 'cpu', intraOpNumThreads: 1 } as const;
+
+describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : ` — skipped: ${noDataReason}`}`, () => {
+  let frames: I420Frame[];
+  let local: FaceDetector;
+  let remote: WorkerFrameDetector;
+
+  beforeAll(async () => {
+    frames = await decodeAll(clipPath('clm_franck_talking_face'), 6);
+    local = await FaceDetector.create({ ...options, logger });
+    remote = await WorkerFrameDetector.create(options, logger);
+  });
+
+  afterAll(async () => {
+    await local.close();
+    await remote.close();
+  });
+
+  it('finds the same faces as the detector on this thread, frame by frame', async () => {
+    expect(frames.length).toBe(6);
+    for (const frame of frames) {
+      const mine = await local.detect(frame);
+      const theirs = await remote.detect(frame);
+      expect(theirs.faces.length).toBe(1);
+      expect(theirs.faces.map((f) => [f.x, f.y, f.w, f.h].map((v) => Math.round(v)))).toEqual(mine.faces.map((f) => [f.x, f.y, f.w, f.h].map((v) => Math.round(v))));
+      expect(theirs.timings.inferenceMs.back256).toBeGreaterThan(0);
+    }
+    expect(remote.executionProvider).toBe('cpu');
+    // The caller's frame is left as it was (a copy is transferred).
+    expect(frames[0]?.data.length).toBe(((frames[0]?.width ?? 0) * (frames[0]?.height ?? 0) * 3) / 2);
+  });
+
+  it('rejects an abandoned detection at once, and the next one still gets its own answer', async () => {
+    const frame = frames[1] as I420Frame;
+    const abort = new AbortController();
+    const abandoned = remote.detect(frame, { signal: abort.signal });
+    abort.abort(new Error('deadline'));
+    await expect(abandoned).rejects.toThrow('deadline');
+    const next = await remote.detect(frames[2] as I420Frame);
+    expect(next.faces.length).toBe(1);
+  });
+
+  it('closes while a detection runs: the detection rejects, the thread ends, and later detections fail closed', async () => {
+    const d = await WorkerFrameDetector.create(options, logger);
+    const running = d.detect(frames[3] as I420Frame);
+    const settled = running.then(() => 'resolved', (err: unknown) => (err instanceof Error ? err.message : String(err)));
+    const started = Date.now();
+    await d.close();
+    // Well under the 5 s after which a thread that does not end is terminated: it ended itself.
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await settled).toMatch(/closed|resolved/);
+    await expect(d.detect(frames[4] as I420Frame)).rejects.toMatchObject({ code: 'DETECTOR_FAILED' });
+    await d.close(); // idempotent
+  });
+
+  it('fails to start with the loader\'s error when the models cannot load', async () => {
+    await expect(WorkerFrameDetector.create({ ...options, modelsDir: '/nonexistent' }, logger)).rejects.toMatchObject({ code: 'MODEL_MISSING' });
+  });
+});
