@@ -185,18 +185,21 @@ async function measureAll(o: BenchOptions, files: readonly ClipFiles[], root: st
   return { phaseS, stages, detector, offline, peer, peerSkipped, batch, live, webrtc };
 }
 
-/** The masked and passthrough latency through a `livemask serve` process and werift peers, at 720p30, per look-ahead. */
+/** The masked and passthrough latency through a `livemask serve` process and werift peers, per live latency size (720p first) and look-ahead. */
 async function webrtcLatency(o: BenchOptions, first: PreparedClip, root: string): Promise<WebrtcLatencyRow[]> {
   const plan = planBench(o);
   const k = LIVE_MASK_DEFAULTS.lookahead;
   const lookaheads = plan.live.lookaheads === 'both' ? [0, k] : [k];
-  const size = LIVE_SIZES['720'] as (typeof LIVE_SIZES)[string];
+  const sizes = ['720', ...plan.live.latencySizes.filter((s) => s !== '720')];
   const seconds = plan.webrtc.warmup + plan.webrtc.seconds;
-  say(`end to end through WebRTC at 720p30, K=${lookaheads.join(' and ')} (${first.name}, ${seconds} s each, a livemask serve process)`);
-  const clip = await encodeClipRtp(first.video, { ...size, fps: LIVE_FPS, seconds: seconds + 1 });
   const rows: WebrtcLatencyRow[] = [];
-  for (const lookahead of lookaheads) {
-    rows.push(...(await benchWebrtcLatency({ root, fromSources: false, clip, size: '720', lookahead, warmupSeconds: plan.webrtc.warmup, seconds: plan.webrtc.seconds, ep: o.ep })));
+  for (const name of sizes) {
+    const size = LIVE_SIZES[name] as (typeof LIVE_SIZES)[string];
+    say(`end to end through WebRTC at ${name}p30, K=${lookaheads.join(' and ')} (${first.name}, ${seconds} s each, a livemask serve process)`);
+    const clip = await encodeClipRtp(first.video, { ...size, fps: LIVE_FPS, seconds: seconds + 1 });
+    for (const lookahead of lookaheads) {
+      rows.push(...(await benchWebrtcLatency({ root, fromSources: false, clip, size: name, lookahead, warmupSeconds: plan.webrtc.warmup, seconds: plan.webrtc.seconds, ep: o.ep })));
+    }
   }
   return rows;
 }
