@@ -25,6 +25,18 @@ export async function waitConnected(pc: RTCPeerConnection, timeoutMs: number, wh
   }
 }
 
+/**
+ * ffmpeg's video encoder and RTP payload type for a real-time RTP source:
+ * VP8 (libvpx realtime) or H.264 (libx264 constrained baseline; ffmpeg's RTP
+ * muxer packetizes it as RFC 6184 mode 1, single NAL units and FU-A, as
+ * browsers do).
+ */
+export function rtpVideoEncoder(codec: 'vp8' | 'h264' = 'vp8'): string[] {
+  return codec === 'h264'
+    ? ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-payload_type', '102']
+    : ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-payload_type', '96'];
+}
+
 export interface RtpClipOptions {
   /** The ffmpeg video filter, e.g. `scale=320:-2`. */
   videoFilter: string;
@@ -70,16 +82,12 @@ export class RtpClipSource {
     }
     const [vp, ap] = ports;
     const { videoFilter, bitrate, capped } = this.#o;
-    const h264 = this.#o.codec === 'h264';
-    const encoder = h264
-      ? ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p']
-      : ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8'];
     const child = spawn('ffmpeg', [
       '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip,
       '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-      '-map', '0:v', '-an', '-vf', videoFilter, ...encoder,
+      '-map', '0:v', '-an', '-vf', videoFilter, ...rtpVideoEncoder(this.#o.codec),
       '-b:v', bitrate, ...(capped === true ? ['-maxrate', bitrate, '-bufsize', bitrate] : []),
-      '-g', '30', '-f', 'rtp', '-payload_type', h264 ? '102' : '96', `rtp://127.0.0.1:${vp}?pkt_size=1200`,
+      '-g', '30', '-f', 'rtp', `rtp://127.0.0.1:${vp}?pkt_size=1200`,
       '-map', '1:a', '-vn', '-c:a', 'libopus', '-f', 'rtp', '-payload_type', '111', `rtp://127.0.0.1:${ap}`,
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.on('error', (err) => (this.stderr += `spawn failed: ${err.message}`));

@@ -14,6 +14,11 @@ import { webmFrames } from './webm.js';
  * packets are compared with the segments' frames, stream by stream.
  */
 
+/** The clip's container: WebM, or Matroska when a track is H.264 (which WebM cannot carry). */
+export function clipExtension(tracks: readonly ClipTrack[]): 'webm' | 'mkv' {
+  return tracks.some((t) => t.codec === 'h264') ? 'mkv' : 'webm';
+}
+
 export interface ClipOptions {
   tracks: readonly ClipTrack[];
   /** The directory holding a session's segments. */
@@ -80,7 +85,7 @@ export async function remuxClip(o: ClipOptions): Promise<number[]> {
     '-hide_banner', '-nostdin', '-v', 'error', '-y',
     ...inputs,
     ...o.tracks.flatMap((_, i) => ['-map', `${i}:0`]),
-    '-c', 'copy', '-f', o.tracks.some((t) => t.codec === 'h264') ? 'matroska' : 'webm', o.out,
+    '-c', 'copy', '-f', clipExtension(o.tracks) === 'mkv' ? 'matroska' : 'webm', o.out,
   ];
   await runFfmpeg(args, o, 'remuxing the clip failed', false);
   return checkPackets(o);

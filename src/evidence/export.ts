@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { EvidenceError, LivemaskError, type Logger } from '../core/index.js';
-import { remuxClip } from './export-clip.js';
+import { clipExtension, remuxClip } from './export-clip.js';
 import { coveringSegments, parseIsoTime, parseRange, planClip, segmentWallTimes, timelineFor, type TimedSegment, type TimelineEvent } from './export-plan.js';
 import { BUNDLE_FILES, BUNDLE_FORMAT, REPORT_NOTES, reportText, type BundleIndex, type BundleTimeline, type ExportReport } from './export-report.js';
 import { canonicalJson, parseLog, sha256Hex } from './hash-chain.js';
@@ -117,8 +117,7 @@ async function writeBundle(stage: string, o: ExportOptions, sources: readonly So
     await copySession(s, bundleDir(s.ref.sessionId));
   }
   const tracks = planClip(sources.map((s) => ({ sessionId: s.ref.sessionId, entries: s.session.entries, covering: s.covering })));
-  // WebM cannot carry H.264: a clip with an H.264 track is Matroska.
-  const clipName = tracks.some((t) => t.codec === 'h264') ? BUNDLE_FILES.clipMatroska : BUNDLE_FILES.clip;
+  const clipName = clipExtension(tracks) === 'mkv' ? BUNDLE_FILES.clipMatroska : BUNDLE_FILES.clip;
   const clipPath = join(stage, clipName);
   const packets = await remuxClip({
     tracks, sessionDir: bundleDir, out: clipPath, workDir: work,

@@ -1,7 +1,7 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EvidenceError, type Logger } from '../core/index.js';
-import { remuxClip } from './export-clip.js';
+import { clipExtension, remuxClip } from './export-clip.js';
 import { planClip, segmentWallTimes, type TimedSegment } from './export-plan.js';
 import type { ChainEntry } from './hash-chain.js';
 import { checkId, isFile, type SessionRef } from './layout.js';
@@ -70,7 +70,7 @@ export async function replayMedia(options: ReplayMediaOptions): Promise<string> 
   // Named by the signed chain head: a different (re-sealed) session never reuses a stale file.
   const dir = join(options.cacheDir, ref.room, ref.sessionId);
   const tracks = planClip([{ sessionId: ref.sessionId, entries, covering: timed }]);
-  const ext = tracks.some((t) => t.codec === 'h264') ? 'mkv' : 'webm';
+  const ext = clipExtension(tracks);
   const out = join(dir, `${participant}-${manifest.chain.head.slice(0, 16)}.${ext}`);
   if (await isFile(out)) {
     return out;

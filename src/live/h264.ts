@@ -57,7 +57,8 @@ export class H264Depacketizer {
   #lastSeq: number | undefined;
   #broken = true;
   #needKeyframe = true;
-  #sps: Buffer | undefined;
+  /** The latest readable SPS, with the picture size it declares (read once). */
+  #sps: { nal: Buffer; width: number; height: number } | undefined;
   #pps: Buffer | undefined;
   /** Access units dropped because of loss or a missing keyframe. */
   dropped = 0;
@@ -187,7 +188,7 @@ export class H264Depacketizer {
     }
     const size = sps ? spsPictureSize(sps) : undefined;
     if (sps && size) {
-      this.#sps = sps;
+      this.#sps = { nal: sps, ...size };
     }
     this.#pps = pps ?? this.#pps;
     if (body.length === 0) {
@@ -202,8 +203,8 @@ export class H264Depacketizer {
     if (!keyframe || !this.#sps || !this.#pps) {
       return { data: toAvcc(body), timestamp, keyframe: false };
     }
-    const picture = spsPictureSize(this.#sps);
-    return { data: toAvcc([this.#sps, this.#pps, ...body]), timestamp, keyframe: true, ...picture };
+    const { nal, width, height } = this.#sps;
+    return { data: toAvcc([nal, this.#pps, ...body]), timestamp, keyframe: true, width, height };
   }
 }
 

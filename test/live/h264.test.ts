@@ -9,7 +9,7 @@ import { exportEvidence, loadEvidenceKeys, verify, verifyBundle } from '../../sr
 import { bearer, SECRET, SseClient, startServer, token, type TestServer } from '../server/helpers.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
 import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
-import { decodeVp8, FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
+import { decodeVideo, FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
 
 /**
  * An H.264 publisher (packetization mode 1, as browsers send it; here
@@ -73,7 +73,7 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane with an H.264 publi
     expect(video.every((r) => written.has(r.payload))).toBe(true);
     const h264Type = recruiter.session?.answer.match(/^a=rtpmap:(\d+) H264\//m)?.[1];
     expect(recruiter.videoPackets.every((p) => String(p.packet.header.payloadType) === h264Type)).toBe(true);
-    const frames = await decodeVp8(recruiter.videoPackets, 'h264');
+    const frames = await decodeVideo(recruiter.videoPackets, 'h264');
     expect(frames.length).toBeGreaterThan(20);
     const seen = await Promise.all(frames.slice(-10).map((f) => yunet.detect(f)));
     expect(seen.filter((faces) => faces.length > 0).length).toBeGreaterThanOrEqual(8);
@@ -85,7 +85,7 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane with an H.264 publi
     expect(audience.received.filter((r) => r.kind === 'video' && written.has(r.payload))).toEqual([]);
     const vp8Type = audience.session?.answer.match(/^a=rtpmap:(\d+) VP8\//m)?.[1];
     expect(audience.videoPackets.every((p) => String(p.packet.header.payloadType) === vp8Type)).toBe(true);
-    const masked = await decodeVp8(audience.videoPackets);
+    const masked = await decodeVideo(audience.videoPackets);
     expect(masked.length).toBeGreaterThan(20);
     const audited = masked.filter((_, i) => i % Math.max(1, Math.floor(masked.length / 30)) === 0);
     const hits: number[] = [];

@@ -11,7 +11,7 @@ import { lumaRegion, ssim } from '../../src/eval/index.js';
 import { loadEvidenceKeys, verify } from '../../src/evidence/index.js';
 import { lumaStdDev } from '../support/frames.js';
 import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
-import { decodeVp8, FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
+import { decodeVideo, FfmpegSource, Publisher, Subscriber, waitFor } from './peers.js';
 
 /**
  * The media plane with real WebRTC: werift peers in this process publish a
@@ -95,8 +95,8 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     expect(events.messages.some((m) => m.event === 'participant-joined')).toBe(true);
     expect(events.messages.some((m) => m.event === 'error')).toBe(false);
 
-    const masked = await decodeVp8(audience.videoPackets);
-    const original = await decodeVp8(recruiter.videoPackets);
+    const masked = await decodeVideo(audience.videoPackets);
+    const original = await decodeVideo(recruiter.videoPackets);
     expect(masked.length).toBeGreaterThan(20);
     const seen = await Promise.all(original.slice(-30).map((f) => yunet.detect(f)));
     // The auditor does see the face in the original rendition of the same stream...
@@ -170,7 +170,7 @@ describe.skipIf(!hasTestData || !hasYunet)(`live media plane (WHIP/WHEP, werift)
     // (The cover may arrive before the PUT's answer: look from just before the request.)
     const fromSwitch = audience.videoPackets.filter((p) => p.at >= switching);
     const firstKey = fromSwitch.findIndex((p) => ((p.packet.payload[0] ?? 0) & 0x10) !== 0 && ((p.packet.payload[1] ?? 1) & 0x01) === 0);
-    const [cover] = await decodeVp8(fromSwitch.slice(Math.max(0, firstKey)));
+    const [cover] = await decodeVideo(fromSwitch.slice(Math.max(0, firstKey)));
     expect(cover).toBeDefined();
     expect([cover?.width, cover?.height]).toEqual([160, 90]);
     expect(cover && lumaStdDev(cover)).toBeLessThan(2);

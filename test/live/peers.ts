@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { MediaStreamTrack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtpPacket, type RTCPeerConnection } from 'werift';
 import { i420Size, type I420Frame } from '../../src/core/index.js';
 import { createPeer } from '../../src/live/peer.js';
-import { offerOf, RtpClipSource, waitConnected } from '../../bench/rtp-source.js';
+import { offerOf, RtpClipSource, rtpVideoEncoder, waitConnected } from '../../bench/rtp-source.js';
 import { Vp8Depacketizer } from '../../src/live/vp8.js';
 import { H264Depacketizer } from '../../src/live/h264.js';
 import { h264KeyframeInfo } from '../../src/media/h264.js';
@@ -167,7 +167,7 @@ export interface DecodedFrame extends I420Frame {
  * keyframe are not decodable and are left out; every frame is scaled to the
  * first keyframe's size.
  */
-export async function decodeVp8(packets: readonly { packet: RtpPacket; at: number }[], codec: 'vp8' | 'h264' = 'vp8'): Promise<DecodedFrame[]> {
+export async function decodeVideo(packets: readonly { packet: RtpPacket; at: number }[], codec: 'vp8' | 'h264' = 'vp8'): Promise<DecodedFrame[]> {
   const depacketizer = codec === 'h264' ? new H264Depacketizer() : new Vp8Depacketizer();
   const frames: { data: Buffer; at: number; keyframe: boolean }[] = [];
   let size: { width: number; height: number } | undefined;
@@ -232,12 +232,8 @@ export async function streamClipRtp(
   try {
     const child = spawn('ffmpeg', [
       '-hide_banner', '-loglevel', 'error', '-re', '-ss', String(options.startSec ?? 0), '-t', String(options.seconds), '-i', clip,
-      '-an', ...(options.codec === 'h264'
-        // ffmpeg's RTP muxer packetizes H.264 as RFC 6184 mode 1 (single NAL units and FU-A), as browsers do.
-        ? ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p']
-        : ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8']),
-      '-b:v', '600k', '-g', '30', '-vf', `scale=${options.width}:-2`,
-      '-f', 'rtp', '-payload_type', options.codec === 'h264' ? '102' : '96', `rtp://127.0.0.1:${socket.address().port}?pkt_size=1200`,
+      '-an', ...rtpVideoEncoder(options.codec), '-b:v', '600k', '-g', '30', '-vf', `scale=${options.width}:-2`,
+      '-f', 'rtp', `rtp://127.0.0.1:${socket.address().port}?pkt_size=1200`,
     ], { stdio: ['ignore', 'ignore', 'inherit'] });
     const [code] = (await once(child, 'exit')) as [number | null];
     if (code !== 0) {
