@@ -49,8 +49,9 @@ COPY --from=build /app /app
 RUN cd /app && ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node
 RUN useradd --create-home --uid 10001 livemask && mkdir -p /data && chown livemask /data
 USER livemask
-# The masked renditions' detectors on CUDA (they fall back to the CPU, logging why, where it does not load).
-ENV NODE_ENV=production LIVEMASK_DATA=/data LIVEMASK_HOST=0.0.0.0 LIVEMASK_EP=cuda
+# The masked renditions' detectors on CUDA (they fall back to the CPU, logging why, where it does not load),
+# on one shared thread whose batch-N models take up to 8 streams' frames per inference call.
+ENV NODE_ENV=production LIVEMASK_DATA=/data LIVEMASK_HOST=0.0.0.0 LIVEMASK_EP=cuda LIVEMASK_DETECT_BATCH=8
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.LIVEMASK_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -1,22 +1,23 @@
-// Several streams' detections at once: what one inference call per stream
-// costs when 1, 4 or 16 streams' frames are due together.
+// Several streams' detections at once: what a frame costs when 1, 4 or 16
+// streams' frames are due together.
 //
-// The pinned BlazeFace models declare a fixed batch dimension of 1 (input
-// `input:0` is [1, S, S, 3]; a [4, S, S, 3] feed is refused), so a true batched
-// call, N frames in one run, is not possible with them. What is measured
-// instead, and labelled so:
-//   sequential  one session, N runs one after the other (what N pipelines
-//               sharing one detector do today);
-//   in-flight   one session, N runs started together (onnxruntime's async run
-//               on its thread pool);
-//   sessions    N sessions, one run each, started together.
-// Were a model's batch dimension symbolic, the note says so; livemask would
-// still need a batched run path (a [N, S, S, 3] feed) to use it.
+// The pinned BlazeFace models fix their batch at 1; setup derives batch-N
+// variants from them (scripts/onnx-batch.mjs, pinned in models/manifest.json),
+// so N frames can go in one inference call. Rows, by how the N frames run:
+//   batched     one call of N frames on the batch-N model (what the shared
+//               detector thread of LIVEMASK_DETECT_BATCH=N does when N
+//               streams' frames are due together);
+//   sequential  one batch-1 session, N calls one after the other (what
+//               detectors sharing one session would do without batching);
+//   in-flight   one batch-1 session, N calls started together (onnxruntime's
+//               async run on its thread pool);
+//   sessions    N batch-1 sessions, one call each, started together (the
+//               default live layout: a detector thread per rendition).
 import { createLogger, type Logger } from '../src/core/index.js';
-import { defaultModelsDir, loadVerifiedModel, ModelSession, readManifest, type ModelEntry } from '../src/detect/index.js';
+import { batchedEntry, defaultModelsDir, loadVerifiedModel, ModelSession, readManifest, type ModelEntry } from '../src/detect/index.js';
 import { pct, round, type Pct } from './stats.js';
 
-export type BatchMode = 'sequential' | 'in-flight' | 'sessions';
+export type BatchMode = 'batched' | 'sequential' | 'in-flight' | 'sessions';
 
 export interface BatchRow {
   model: 'front128' | 'back256';
@@ -32,7 +33,7 @@ export interface BatchRow {
 export interface BatchResult {
   /** The execution provider the sessions really ran on. */
   ep: 'cpu' | 'cuda';
-  /** Per model, its declared batch dimension (1: fixed, no batched call). */
+  /** Per model, the batch dimension of its batch-N variant ("N": symbolic). */
   batchDimension: Record<string, number | string | null>;
   note: string;
   rows: BatchRow[];
@@ -43,12 +44,15 @@ export const BATCH_SIZES = [1, 4, 16] as const;
 interface Models {
   entry: ModelEntry;
   bytes: Uint8Array;
+  batchedBytes: Uint8Array;
 }
 
 async function loadModels(): Promise<Models[]> {
   const dir = defaultModelsDir();
   const manifest = await readManifest();
-  return Promise.all(manifest.map(async (entry) => ({ entry, bytes: await loadVerifiedModel(dir, entry) })));
+  return Promise.all(
+    manifest.map(async (entry) => ({ entry, bytes: await loadVerifiedModel(dir, entry), batchedBytes: await loadVerifiedModel(dir, batchedEntry(entry)) })),
+  );
 }
 
 /** Input tensors with a smooth pattern in [-1, 1] (the models' input range). */
@@ -77,6 +81,7 @@ async function rounds(n: number, rounds: number, once: () => Promise<unknown>): 
 async function measureModel(m: Models, ep: 'cpu' | 'cuda', totalFrames: number, sessionsUpTo: number, logger: Logger): Promise<{ rows: BatchRow[]; dim: number | string | undefined; ep: 'cpu' | 'cuda' }> {
   const create = (): Promise<ModelSession> => ModelSession.create({ entry: m.entry, bytes: m.bytes, ep, intraOpNumThreads: 2, logger });
   const main = await create();
+  const batched = await ModelSession.create({ entry: batchedEntry(m.entry), bytes: m.batchedBytes, ep: main.executionProvider, intraOpNumThreads: 2, logger });
   const rows: BatchRow[] = [];
   const row = (batch: number, mode: BatchMode, r: { perFrame: number[]; wallMs: number }): BatchRow => ({
     model: m.entry.name,
@@ -90,6 +95,7 @@ async function measureModel(m: Models, ep: 'cpu' | 'cuda', totalFrames: number, 
     for (const n of BATCH_SIZES) {
       const inputs = tensors(m.entry.inputSize, n);
       const count = Math.max(2, Math.round(totalFrames / n));
+      rows.push(row(n, 'batched', await rounds(n, count, () => batched.runBatch(inputs))));
       rows.push(row(n, 'sequential', await rounds(n, count, async () => {
         for (const t of inputs) {
           await main.run(t);
@@ -109,9 +115,9 @@ async function measureModel(m: Models, ep: 'cpu' | 'cuda', totalFrames: number, 
         await Promise.all(sessions.map((s) => s.release()));
       }
     }
-    return { rows, dim: main.batchDimension, ep: main.executionProvider };
+    return { rows, dim: batched.batchDimension, ep: main.executionProvider };
   } finally {
-    await main.release();
+    await Promise.all([main.release(), batched.release()]);
   }
 }
 
@@ -135,9 +141,8 @@ export async function benchBatch(
     rows.push(...r.rows);
     batchDimension[m.entry.name] = r.dim ?? null;
   }
-  const fixed = Object.values(batchDimension).every((d) => d === 1);
-  const note = fixed
-    ? 'the pinned BlazeFace models have a fixed batch dimension of 1: no batched call; rows are N separate runs (sequential, in flight on one session, or on N sessions)'
-    : 'a model has a symbolic batch dimension, but livemask does not batch it yet: rows are N separate runs';
+  const note =
+    'batched: one call of N frames on the batch-N model (LIVEMASK_DETECT_BATCH); sequential / in-flight: N calls on one batch-1 session; ' +
+    'sessions: N batch-1 sessions at once (the default: a detector thread per rendition)';
   return { ep: used, batchDimension, note, rows };
 }

@@ -16,7 +16,7 @@ import { round } from './stats.js';
 
 export const PEER_NAME = 'gstreamer-faceblur';
 export const HAAR_CASCADE = '/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml';
-export const PEER_PACKAGES = 'gstreamer1.0-opencv gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-base';
+export const PEER_PACKAGES = 'gstreamer1.0-opencv opencv-data gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-base';
 
 export interface PeerRow {
   name: string;

@@ -95,7 +95,7 @@ export const BenchResultSchema = z.object({
     ep,
     batchDimension: z.record(z.string(), z.union([num, z.string()]).nullable()),
     note: z.string(),
-    rows: z.array(z.object({ model: z.string(), batch: count, mode: z.enum(['sequential', 'in-flight', 'sessions']), perFrameMs: p50p95, fps: maybe })).min(1),
+    rows: z.array(z.object({ model: z.string(), batch: count, mode: z.enum(['batched', 'sequential', 'in-flight', 'sessions']), perFrameMs: p50p95, fps: maybe })).min(1),
   }),
   live: z.object({
     clip: z.string(),

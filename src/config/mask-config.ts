@@ -41,6 +41,15 @@ export const MaskConfigSchema = z.object({
    * default, 2, when unset). Live renditions use 1: see LIVE_MASK_DEFAULTS.
    */
   intraOpThreads: z.number().int().min(1).max(64).optional(),
+  /**
+   * Live renditions: 1 (default) gives each its own detector thread and
+   * batch-1 models; N > 1 puts the detectors of all renditions of the process
+   * on one shared thread and batch-N models, with up to N streams' frames
+   * per inference call (for GPU hosts; see README "GPU hosts").
+   */
+  detectBatch: z.number().int().min(1).max(64).default(1),
+  /** With detectBatch > 1: how long a detection that finds the model idle waits for others to join its call. */
+  detectBatchWaitMs: z.number().min(0).max(50).default(2),
 })
   .refine((c) => c.tileEvery === undefined || c.tileEvery <= Math.max(1, c.lookahead), {
     path: ['tileEvery'],

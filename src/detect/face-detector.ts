@@ -13,8 +13,9 @@ import { decodeLayers, type RawLayerOutput } from './decode.js';
 import { MODEL_INPUT, planPasses, rotateTiles, type DetectorMode, type DetectPass, type TileMode, type TilePolicy } from './detect-plan.js';
 import { letterboxI420, LetterboxScratch, planLetterbox, toFramePixels, type Letterbox } from './letterbox.js';
 import { LOW_LIGHT_DEFAULTS, meanLuma, planLowLightTiles, stretchContrast } from './low-light.js';
-import { defaultModelsDir, loadVerifiedModel, readManifest } from './model-files.js';
-import { ModelSession, type ExecutionProviderName } from './model-session.js';
+import type { SharedDetectorModels } from './batching-session.js';
+import { loadModelSessions } from './load-models.js';
+import type { ExecutionProviderName, InferenceRunner } from './model-session.js';
 import { weightedNms } from './nms.js';
 
 /**
@@ -71,6 +72,13 @@ export interface FaceDetectorOptions {
   intraOpNumThreads?: number;
   /** The low-light pass over dark regions (front-128; default true, ignored in `back` mode). */
   lowLight?: boolean;
+  /**
+   * Run on these shared batch-N models (one per mode, for several streams'
+   * detectors: their runs are batched) instead of loading models of its own.
+   * Their mode must be this detector's; ep, modelsDir and intraOpNumThreads
+   * are then theirs. Closing the detector leaves them open.
+   */
+  shared?: SharedDetectorModels;
 }
 
 export interface DetectOptions {
@@ -89,7 +97,9 @@ export interface DetectResult {
 }
 
 interface ModelSlot {
-  readonly session: ModelSession;
+  readonly session: InferenceRunner;
+  /** Released with the detector (false for shared models). */
+  readonly owned: boolean;
   readonly tensor: Float32Array;
   readonly scratch: LetterboxScratch;
 }
@@ -132,27 +142,36 @@ export class FaceDetector {
     this.executionProvider = eps.length > 0 && eps.every((ep) => ep === 'cuda') ? 'cuda' : 'cpu';
   }
 
-  /** Verifies the models against their pinned sha256, loads and warms them up. */
+  /** Verifies the models against their pinned sha256, loads and warms them up (or takes the shared ones). */
   static async create(options: FaceDetectorOptions): Promise<FaceDetector> {
     validate(options);
     const logger = (options.logger ?? createLogger()).child({ module: 'detect' });
-    const manifest = await readManifest();
-    const modelsDir = options.modelsDir ?? defaultModelsDir();
-    const wanted = manifest.filter((m) => (m.name === 'front128' ? options.mode !== 'back' : options.mode !== 'front'));
-    const bytes = await Promise.all(wanted.map((entry) => loadVerifiedModel(modelsDir, entry)));
+    const { shared } = options;
+    if (shared && shared.mode !== options.mode) {
+      throw new LivemaskError('CONFIG_INVALID', `shared detector models are for mode ${shared.mode}, not ${options.mode}`);
+    }
+    const runners: Partial<Record<ModelName, InferenceRunner | undefined>> = shared
+      ? { front128: shared.runner('front128'), back256: shared.runner('back256') }
+      : await loadModelSessions({
+          mode: options.mode,
+          ep: options.ep,
+          intraOpNumThreads: options.intraOpNumThreads ?? DETECTOR_DEFAULTS.intraOpNumThreads,
+          ...(options.modelsDir !== undefined ? { modelsDir: options.modelsDir } : {}),
+          logger,
+        });
     const slots: Partial<Record<ModelName, ModelSlot>> = {};
-    let ep = options.ep;
-    for (const [i, entry] of wanted.entries()) {
-      // After one CUDA fallback, later models go straight to CPU: one warning, not one per model.
-      const session = await createSession(entry, bytes[i] ?? new Uint8Array(0), { ...options, ep }, logger);
-      ep = session.executionProvider;
-      const size = entry.inputSize;
-      slots[entry.name] = { session, tensor: new Float32Array(size * size * 3), scratch: new LetterboxScratch(size) };
+    for (const session of Object.values(runners)) {
+      if (session) {
+        const size = session.entry.inputSize;
+        slots[session.entry.name] = { session, owned: !shared, tensor: new Float32Array(size * size * 3), scratch: new LetterboxScratch(size) };
+      }
     }
     const detector = new FaceDetector(options, slots);
-    await detector.#warmUp();
+    if (!shared) {
+      await detector.#warmUp();
+    }
     logger.info(
-      { mode: options.mode, executionProvider: detector.executionProvider, scoreThreshold: detector.scoreThreshold },
+      { mode: options.mode, executionProvider: detector.executionProvider, scoreThreshold: detector.scoreThreshold, shared: shared !== undefined },
       'face detector ready',
     );
     return detector;
@@ -181,7 +200,8 @@ export class FaceDetector {
 
   async #release(): Promise<void> {
     await this.#tail;
-    const results = await Promise.allSettled(Object.values(this.#slots).map((s) => s.session.release()));
+    const owned = Object.values(this.#slots).filter((s) => s.owned);
+    const results = await Promise.allSettled(owned.map((s) => s.session.release()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       throw new DetectorError('DETECTOR_FAILED', 'could not release an ONNX session', { cause: failed.reason });
@@ -297,25 +317,6 @@ export function keepTileFace(face: FaceDetection, tile: Pick<DetectPass, 'region
   const maxSide = DETECTOR_DEFAULTS.tileMaxFaceFraction * Math.min(tile.region.w, tile.region.h);
   const minScore = tile.lowLight === true ? scoreThreshold : Math.max(scoreThreshold, DETECTOR_DEFAULTS.tileScoreThreshold);
   return Math.max(face.w, face.h) <= maxSide && face.score >= minScore;
-}
-
-async function createSession(
-  entry: Parameters<typeof loadVerifiedModel>[1],
-  bytes: Uint8Array,
-  options: FaceDetectorOptions,
-  logger: Logger,
-): Promise<ModelSession> {
-  try {
-    return await ModelSession.create({
-      entry,
-      bytes,
-      ep: options.ep,
-      intraOpNumThreads: options.intraOpNumThreads ?? DETECTOR_DEFAULTS.intraOpNumThreads,
-      logger,
-    });
-  } catch (err) {
-    throw new DetectorError('MODEL_MISMATCH', `could not load BlazeFace ${entry.name} (${entry.file})`, { cause: err });
-  }
 }
 
 function validate(options: FaceDetectorOptions): void {

@@ -11,6 +11,16 @@ export interface ModelEntry {
   readonly file: string;
   readonly sha256: string;
   readonly inputSize: number;
+  /** The batch-N variant derived from this file at setup (scripts/onnx-batch.mjs), pinned as well. */
+  readonly batched?: { readonly file: string; readonly sha256: string };
+}
+
+/** The entry of a model's batch-N variant (same name and input size, its own file and pin). */
+export function batchedEntry(entry: ModelEntry): ModelEntry {
+  if (!entry.batched) {
+    throw new DetectorError('MODEL_MISSING', `models/manifest.json pins no batch-N variant of ${entry.name}; restore it from git`);
+  }
+  return { name: entry.name, file: entry.batched.file, sha256: entry.batched.sha256, inputSize: entry.inputSize };
 }
 
 const FETCH_HINT = 'run `node scripts/fetch-models.mjs` from the livemask checkout';
@@ -39,7 +49,7 @@ export function defaultModelsDir(): string {
  */
 export async function readManifest(manifestPath = join(defaultModelsDir(), 'manifest.json')): Promise<ModelEntry[]> {
   const parsed = JSON.parse(await readFile(manifestPath, 'utf8')) as {
-    models?: Record<string, { file?: unknown; sha256?: unknown; inputSize?: unknown }>;
+    models?: Record<string, { file?: unknown; sha256?: unknown; inputSize?: unknown; batched?: { file?: unknown; sha256?: unknown } }>;
   };
   const entries: ModelEntry[] = [];
   for (const name of ['front128', 'back256'] as const) {
@@ -47,7 +57,9 @@ export async function readManifest(manifestPath = join(defaultModelsDir(), 'mani
     if (typeof m?.file !== 'string' || typeof m.sha256 !== 'string' || typeof m.inputSize !== 'number') {
       throw new DetectorError('MODEL_MISSING', `${manifestPath} has no valid entry for ${name}; restore it from git`);
     }
-    entries.push({ name, file: m.file, sha256: m.sha256, inputSize: m.inputSize });
+    const b = m.batched;
+    const batched = typeof b?.file === 'string' && typeof b.sha256 === 'string' ? { file: b.file, sha256: b.sha256 } : undefined;
+    entries.push({ name, file: m.file, sha256: m.sha256, inputSize: m.inputSize, ...(batched ? { batched } : {}) });
   }
   return entries;
 }

@@ -25,14 +25,24 @@ const OUTPUTS = [
 
 const LAYER_ANCHORS = BLAZEFACE_LAYERS.map(layerAnchors);
 
+/** What a detector needs of a model: one NHWC frame in, both output layers out. */
+export interface InferenceRunner {
+  readonly entry: ModelEntry;
+  readonly executionProvider: ExecutionProviderName;
+  run(input: Float32Array): Promise<RawLayerOutput[]>;
+  release(): Promise<void>;
+}
+
 /**
  * One BlazeFace ONNX session (adapter). Tuned for latency: full graph
  * optimisation, sequential execution, no inter-op threads, quiet ORT logs.
  */
-export class ModelSession {
+export class ModelSession implements InferenceRunner {
   readonly entry: ModelEntry;
   readonly executionProvider: ExecutionProviderName;
   readonly #session: ort.InferenceSession;
+  /** runBatch's input, grown to the largest batch seen. */
+  #batchInput = new Float32Array(0);
 
   private constructor(entry: ModelEntry, session: ort.InferenceSession, ep: ExecutionProviderName) {
     this.entry = entry;
@@ -70,7 +80,8 @@ export class ModelSession {
   /**
    * The model's batch dimension as the graph declares it: a number when fixed
    * (the pinned BlazeFace models say 1, so one run takes one frame), a name
-   * when symbolic (a batched run would be possible), undefined when unknown.
+   * when symbolic (their batch-N variants say "N": see runBatch), undefined
+   * when unknown.
    */
   get batchDimension(): number | string | undefined {
     const input = this.#session.inputMetadata.find((m) => m.name === INPUT);
@@ -87,6 +98,41 @@ export class ModelSession {
       boxes: tensorData(out, boxes),
       anchors: LAYER_ANCHORS[i] ?? new Float32Array(0),
     }));
+  }
+
+  /**
+   * Runs the model once on several frames (a batch-N variant only: see
+   * batchDimension). Returns each frame's output layers, in input order; the
+   * arrays are views into this run's output tensors.
+   */
+  async runBatch(inputs: readonly Float32Array[]): Promise<RawLayerOutput[][]> {
+    const s = this.inputSize;
+    const frame = s * s * 3;
+    const n = inputs.length;
+    if (n === 0) {
+      return [];
+    }
+    if (n > 1 && typeof this.batchDimension === 'number') {
+      throw new Error(`${this.entry.file} has a fixed batch of ${this.batchDimension}; load its batch-N variant to run ${n} frames at once`);
+    }
+    if (this.#batchInput.length < n * frame) {
+      this.#batchInput = new Float32Array(n * frame);
+    }
+    const packed = this.#batchInput.subarray(0, n * frame);
+    inputs.forEach((input, k) => packed.set(input.subarray(0, frame), k * frame));
+    const out = await this.#session.run({ [INPUT]: new ort.Tensor('float32', packed, [n, s, s, 3]) });
+    const layers = OUTPUTS.map(([scores, boxes]) => [tensorData(out, scores), tensorData(out, boxes)] as const);
+    return inputs.map((_, k) =>
+      layers.map(([scores, boxes], i) => {
+        const perScores = scores.length / n;
+        const perBoxes = boxes.length / n;
+        return {
+          scores: scores.subarray(k * perScores, (k + 1) * perScores),
+          boxes: boxes.subarray(k * perBoxes, (k + 1) * perBoxes),
+          anchors: LAYER_ANCHORS[i] ?? new Float32Array(0),
+        };
+      }),
+    );
   }
 
   async release(): Promise<void> {

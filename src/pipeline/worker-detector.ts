@@ -1,37 +1,70 @@
 import { Worker } from 'node:worker_threads';
-import { DetectorError, type I420Frame, type Logger } from '../core/index.js';
+import { DetectorError, type I420Frame, type Logger, type ModelName } from '../core/index.js';
 import type { MaskConfig } from '../config/index.js';
-import type { DetectResult, FaceDetectorOptions } from '../detect/index.js';
+import type { BatchPolicy, BatchStats, DetectResult, FaceDetectorOptions } from '../detect/index.js';
 import type { FrameDetector } from './frame-detector.js';
 
 /**
- * A BlazeFace detector on a thread of its own (detector-worker.ts), for the
+ * BlazeFace detectors on threads of their own (detector-worker.ts), for the
  * live renditions: onnxruntime-node runs inference synchronously on the
  * calling thread, so on the main thread every rendition's detection queued
- * behind every other's and behind the media plane. Each rendition gets one
- * thread with one onnxruntime intra-op thread; frames go over by transfer
- * (a copy of the frame is made first, since the caller keeps its own).
+ * behind every other's and behind the media plane. Frames go over by
+ * transfer (a copy of the frame is made first, since the caller keeps its
+ * own).
+ *
+ * Two layouts:
+ *   - one thread per rendition, each with its own batch-1 models and one
+ *     onnxruntime intra-op thread (the default, measured best on CPU);
+ *   - one shared thread for all the renditions of the process, whose
+ *     detectors run on shared batch-N models: the detections of several
+ *     streams that are due together go to the model as one call (a GPU's
+ *     throughput grows with the batch). LIVEMASK_DETECT_BATCH sets it.
  *
  * A detection that the caller abandons (its signal aborts: a deadline)
  * rejects at once; the thread still finishes it, and the late answer is
- * dropped. If the thread dies, every detection rejects with DETECTOR_FAILED,
- * which the planner's fail-closed policy turns into frames masked whole.
+ * dropped. If the thread dies, every detection of every stream on it rejects
+ * with DETECTOR_FAILED, which the planner's fail-closed policy turns into
+ * frames masked whole.
  */
 
+type WireFrame = { width: number; height: number; index: number; ptsMs: number; data: Uint8Array };
+type WireError = { code: string; message: string };
+
 export type WorkerRequest =
-  | { type: 'detect'; id: number; frame: { width: number; height: number; index: number; ptsMs: number; data: Uint8Array } }
+  | { type: 'open'; id: number; stream: number }
+  | { type: 'detect'; id: number; stream: number; frame: WireFrame }
+  | { type: 'stats'; id: number }
+  | { type: 'close-stream'; stream: number }
   | { type: 'close' };
 
 export type WorkerReply =
-  | { type: 'ready'; executionProvider: 'cpu' | 'cuda' }
-  | { type: 'failed'; error: { code: string; message: string } }
-  | { type: 'result'; id: number; result?: DetectResult; error?: { code: string; message: string } };
+  | { type: 'ready' }
+  | { type: 'failed'; error: WireError }
+  | {
+      type: 'result';
+      id: number;
+      result?: DetectResult;
+      executionProvider?: 'cpu' | 'cuda';
+      stats?: Partial<Record<ModelName, BatchStats>>;
+      error?: WireError;
+    };
 
-/** How long a closing thread may take to finish its detection and exit before it is terminated. */
+type ResultReply = Extract<WorkerReply, { type: 'result' }>;
+
+/** What the thread is started with. */
+export interface DetectorThreadData {
+  options: Omit<FaceDetectorOptions, 'logger' | 'shared'>;
+  logLevel: string;
+  /** Shared batch-N models for all the thread's streams; absent: each stream loads its own batch-1 models. */
+  batch?: BatchPolicy;
+}
+
+/** How long a closing thread may take to finish its detections and exit before it is terminated. */
 const CLOSE_GRACE_MS = 5000;
 
 interface Pending {
-  resolve: (r: DetectResult) => void;
+  readonly stream: number | undefined;
+  resolve: (r: ResultReply) => void;
   reject: (err: Error) => void;
 }
 
@@ -42,7 +75,7 @@ function abortReason(signal: AbortSignal | undefined): Error {
 }
 
 /** The thread's entry: the built .js; from TypeScript source (tsx, vitest), a bootstrap that loads it through tsx (a dev dependency). */
-function startWorker(workerData: unknown): Worker {
+function startWorker(workerData: DetectorThreadData): Worker {
   if (!import.meta.url.endsWith('.ts')) {
     return new Worker(new URL('./detector-worker.js', import.meta.url), { workerData });
   }
@@ -51,22 +84,22 @@ function startWorker(workerData: unknown): Worker {
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
-function detectorError(e: { code: string; message: string }): DetectorError {
+function detectorError(e: WireError): DetectorError {
   const code = e.code === 'MODEL_MISSING' || e.code === 'MODEL_MISMATCH' ? e.code : 'DETECTOR_FAILED';
   return new DetectorError(code, e.message);
 }
 
-export class WorkerFrameDetector implements FrameDetector {
-  readonly executionProvider: 'cpu' | 'cuda';
+/** One detector thread and its requests in flight, for any number of streams. */
+class DetectorThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
+  readonly #exited: Promise<void>;
   #nextId = 1;
+  #nextStream = 0;
   #dead: DetectorError | undefined;
-  #exited: Promise<void>;
 
-  private constructor(worker: Worker, executionProvider: 'cpu' | 'cuda', exited: Promise<void>) {
+  private constructor(worker: Worker, exited: Promise<void>) {
     this.#worker = worker;
-    this.executionProvider = executionProvider;
     this.#exited = exited;
     worker.on('message', (reply: WorkerReply) => {
       if (reply.type !== 'result') {
@@ -74,18 +107,18 @@ export class WorkerFrameDetector implements FrameDetector {
       }
       const pending = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
-      if (reply.result) {
-        pending?.resolve(reply.result);
+      if (reply.error) {
+        pending?.reject(detectorError(reply.error));
       } else {
-        pending?.reject(detectorError(reply.error ?? { code: 'DETECTOR_FAILED', message: 'no result' }));
+        pending?.resolve(reply);
       }
     });
     void exited.then(() => this.#fail(new DetectorError('DETECTOR_FAILED', 'the detector thread exited')));
   }
 
-  /** Starts the thread and resolves once its detector is loaded (or rejects with why it could not be). */
-  static async create(options: Omit<FaceDetectorOptions, 'logger'>, logger: Logger): Promise<WorkerFrameDetector> {
-    const worker = startWorker({ options, logLevel: logger.level });
+  /** Starts the thread and resolves once it is ready (or rejects with why it could not be). */
+  static async start(data: DetectorThreadData, logger: Logger): Promise<DetectorThread> {
+    const worker = startWorker(data);
     let onError: (err: unknown) => void = () => undefined;
     const exited = new Promise<void>((resolve) => {
       worker.once('exit', () => resolve());
@@ -106,38 +139,41 @@ export class WorkerFrameDetector implements FrameDetector {
       await worker.terminate();
       throw ready.type === 'failed' ? detectorError(ready.error) : new DetectorError('DETECTOR_FAILED', 'unexpected first message from the detector thread');
     }
-    return new WorkerFrameDetector(worker, ready.executionProvider, exited);
+    return new DetectorThread(worker, exited);
   }
 
-  detect(frame: I420Frame, options: { signal?: AbortSignal } = {}): Promise<DetectResult> {
-    if (this.#dead) {
-      return Promise.reject(this.#dead);
-    }
-    const { signal } = options;
-    if (signal?.aborted) {
-      return Promise.reject(abortReason(signal));
-    }
-    const id = this.#nextId++;
+  /** Opens a stream (its detector); resolves with the provider it runs on. */
+  async open(): Promise<{ stream: number; executionProvider: 'cpu' | 'cuda' }> {
+    const stream = this.#nextStream++;
+    const reply = await this.#call({ type: 'open', id: 0, stream }, stream);
+    return { stream, executionProvider: reply.executionProvider ?? 'cpu' };
+  }
+
+  async detect(stream: number, frame: I420Frame, signal: AbortSignal | undefined): Promise<DetectResult> {
     const data = new Uint8Array(frame.data); // a copy, transferred
-    return new Promise<DetectResult>((resolve, reject) => {
-      const onAbort = (): void => {
+    const wire = { width: frame.width, height: frame.height, index: frame.index, ptsMs: frame.ptsMs, data };
+    const reply = await this.#call({ type: 'detect', id: 0, stream, frame: wire }, stream, signal, [data.buffer]);
+    if (!reply.result) {
+      throw new DetectorError('DETECTOR_FAILED', 'the detector thread sent no result');
+    }
+    return reply.result;
+  }
+
+  async stats(): Promise<Partial<Record<ModelName, BatchStats>>> {
+    return (await this.#call({ type: 'stats', id: 0 }, undefined)).stats ?? {};
+  }
+
+  /** Closes one stream's detector after its detections in progress; what it still waits for rejects now. */
+  closeStream(stream: number): void {
+    for (const [id, p] of this.#pending) {
+      if (p.stream === stream) {
         this.#pending.delete(id);
-        reject(abortReason(signal));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.set(id, {
-        resolve: (r) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(r);
-        },
-        reject: (err) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      });
-      const request: WorkerRequest = { type: 'detect', id, frame: { width: frame.width, height: frame.height, index: frame.index, ptsMs: frame.ptsMs, data } };
-      this.#worker.postMessage(request, [data.buffer]);
-    });
+        p.reject(new DetectorError('DETECTOR_FAILED', 'the detector is closed'));
+      }
+    }
+    if (!this.#dead) {
+      this.#worker.postMessage({ type: 'close-stream', stream } satisfies WorkerRequest);
+    }
   }
 
   /** Asks the thread to finish and exit; terminates it if it has not within a grace period. Idempotent. */
@@ -156,6 +192,35 @@ export class WorkerFrameDetector implements FrameDetector {
     clearTimeout(timer);
   }
 
+  #call(request: WorkerRequest & { id: number }, stream: number | undefined, signal?: AbortSignal, transfer: ArrayBuffer[] = []): Promise<ResultReply> {
+    if (this.#dead) {
+      return Promise.reject(this.#dead);
+    }
+    if (signal?.aborted) {
+      return Promise.reject(abortReason(signal));
+    }
+    const id = this.#nextId++;
+    return new Promise<ResultReply>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#pending.delete(id);
+        reject(abortReason(signal));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, {
+        stream,
+        resolve: (r) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      });
+      this.#worker.postMessage({ ...request, id }, transfer);
+    });
+  }
+
   #fail(err: DetectorError): void {
     this.#dead ??= err;
     for (const p of this.#pending.values()) {
@@ -165,13 +230,145 @@ export class WorkerFrameDetector implements FrameDetector {
   }
 }
 
-/** The live renditions' detector: the configuration's BlazeFace, on its own thread. */
-export function createWorkerFrameDetector(config: MaskConfig, logger: Logger): Promise<FrameDetector> {
-  return WorkerFrameDetector.create({
+/** One stream's detector on a detector thread (its own thread, or a shared one). */
+export class WorkerFrameDetector implements FrameDetector {
+  readonly executionProvider: 'cpu' | 'cuda';
+  readonly #thread: DetectorThread;
+  readonly #stream: number;
+  readonly #onClose: () => Promise<void>;
+  #closed: DetectorError | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(thread: DetectorThread, stream: number, executionProvider: 'cpu' | 'cuda', onClose: () => Promise<void>) {
+    this.#thread = thread;
+    this.#stream = stream;
+    this.executionProvider = executionProvider;
+    this.#onClose = onClose;
+  }
+
+  /** A detector on a thread of its own, with its own batch-1 models; resolves once they are loaded. */
+  static async create(options: Omit<FaceDetectorOptions, 'logger' | 'shared'>, logger: Logger): Promise<WorkerFrameDetector> {
+    const thread = await DetectorThread.start({ options, logLevel: logger.level }, logger);
+    try {
+      const { stream, executionProvider } = await thread.open();
+      return new WorkerFrameDetector(thread, stream, executionProvider, () => thread.close());
+    } catch (err) {
+      await thread.close();
+      throw err;
+    }
+  }
+
+  /** @internal A stream on a shared thread (see SharedDetectorThread). */
+  static async attach(thread: DetectorThread, onClose: () => Promise<void>): Promise<WorkerFrameDetector> {
+    const { stream, executionProvider } = await thread.open();
+    return new WorkerFrameDetector(thread, stream, executionProvider, async () => {
+      thread.closeStream(stream);
+      await onClose();
+    });
+  }
+
+  detect(frame: I420Frame, options: { signal?: AbortSignal } = {}): Promise<DetectResult> {
+    if (this.#closed) {
+      return Promise.reject(this.#closed);
+    }
+    return this.#thread.detect(this.#stream, frame, options.signal);
+  }
+
+  /** Ends this stream's detector (and its thread, when it has one of its own). Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= new DetectorError('DETECTOR_FAILED', 'the detector is closed');
+    this.#closing ??= this.#onClose();
+    return this.#closing;
+  }
+}
+
+/**
+ * One detector thread with shared batch-N models, for many streams: each
+ * `attach` is one stream's detector. The thread ends when the last stream
+ * closes (or on close()).
+ */
+export class SharedDetectorThread {
+  readonly #thread: DetectorThread;
+  #streams = 0;
+  #onIdle: () => void;
+
+  private constructor(thread: DetectorThread, onIdle: () => void) {
+    this.#thread = thread;
+    this.#onIdle = onIdle;
+  }
+
+  static async start(
+    options: Omit<FaceDetectorOptions, 'logger' | 'shared'>,
+    batch: BatchPolicy,
+    logger: Logger,
+    onIdle: () => void = () => undefined,
+  ): Promise<SharedDetectorThread> {
+    return new SharedDetectorThread(await DetectorThread.start({ options, logLevel: logger.level, batch }, logger), onIdle);
+  }
+
+  get streams(): number {
+    return this.#streams;
+  }
+
+  /** A new stream's detector on this thread. */
+  async attach(): Promise<WorkerFrameDetector> {
+    this.#streams += 1;
+    try {
+      return await WorkerFrameDetector.attach(this.#thread, () => this.#detach());
+    } catch (err) {
+      await this.#detach();
+      throw err;
+    }
+  }
+
+  /** Per model: the inference calls made so far and how many had each batch size. */
+  stats(): Promise<Partial<Record<ModelName, BatchStats>>> {
+    return this.#thread.stats();
+  }
+
+  close(): Promise<void> {
+    return this.#thread.close();
+  }
+
+  async #detach(): Promise<void> {
+    this.#streams -= 1;
+    if (this.#streams === 0) {
+      this.#onIdle();
+      await this.#thread.close();
+    }
+  }
+}
+
+/** The process's shared detector threads, one per detector configuration, while they have streams. */
+const sharedThreads = new Map<string, Promise<SharedDetectorThread>>();
+
+function detectorOptions(config: MaskConfig): Omit<FaceDetectorOptions, 'logger' | 'shared'> {
+  return {
     mode: config.detector,
     ep: config.ep,
     tileEvery: config.tileEvery,
     ...(config.intraOpThreads !== undefined ? { intraOpNumThreads: config.intraOpThreads } : {}),
     ...(config.scoreThreshold !== undefined ? { scoreThreshold: config.scoreThreshold } : {}),
-  }, logger);
+  };
+}
+
+/**
+ * The live renditions' detector: the configuration's BlazeFace, on a thread
+ * of its own, or, when the configuration batches (detectBatch > 1), as one
+ * stream of the process's shared detector thread for that configuration.
+ */
+export async function createWorkerFrameDetector(config: MaskConfig, logger: Logger): Promise<FrameDetector> {
+  const options = detectorOptions(config);
+  if (config.detectBatch <= 1) {
+    return WorkerFrameDetector.create(options, logger);
+  }
+  const batch = { maxBatch: config.detectBatch, maxWaitMs: config.detectBatchWaitMs };
+  const key = JSON.stringify({ options, batch });
+  let thread = sharedThreads.get(key);
+  if (!thread) {
+    thread = SharedDetectorThread.start(options, batch, logger, () => sharedThreads.delete(key));
+    sharedThreads.set(key, thread);
+    thread.catch(() => sharedThreads.delete(key));
+  }
+  return (await thread).attach();
 }

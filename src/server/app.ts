@@ -125,7 +125,7 @@ export class LivemaskServer {
       logger: logger.child({ module: 'live' }),
       maxSessions: config.maxSessions,
       maxMasked: config.maxMasked,
-      maskConfig: parseMaskConfig({ ...LIVE_MASK_DEFAULTS, lookahead: config.lookahead, style: config.maskStyle, detector: config.detector, ep: config.ep, intraOpThreads: config.detectorThreads }),
+      maskConfig: parseMaskConfig({ ...LIVE_MASK_DEFAULTS, lookahead: config.lookahead, style: config.maskStyle, detector: config.detector, ep: config.ep, intraOpThreads: config.detectorThreads, detectBatch: config.detectBatch, detectBatchWaitMs: config.detectBatchWaitMs }),
       ...(evidence ? { evidence } : {}),
     });
     registerLiveRoutes(this.#app, {

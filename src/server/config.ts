@@ -45,6 +45,8 @@ const SOURCES = {
   detector: { env: 'LIVEMASK_DETECTOR', flag: undefined },
   ep: { env: 'LIVEMASK_EP', flag: undefined },
   detectorThreads: { env: 'LIVEMASK_DETECTOR_THREADS', flag: undefined },
+  detectBatch: { env: 'LIVEMASK_DETECT_BATCH', flag: undefined },
+  detectBatchWaitMs: { env: 'LIVEMASK_DETECT_BATCH_WAIT_MS', flag: undefined },
   store: { env: 'LIVEMASK_STORE', flag: undefined },
   s3Url: { env: 'LIVEMASK_S3_URL', flag: undefined },
   s3LockMode: { env: 'LIVEMASK_S3_LOCK_MODE', flag: undefined },
@@ -223,6 +225,8 @@ const ServerConfigSchema = z
     detector: z.enum(['front', 'back', 'both'], { error: 'must be front, back or both' }).optional().transform((v) => v ?? 'back'),
     ep: z.enum(['cpu', 'cuda'], { error: 'must be cpu or cuda' }).optional().transform((v) => v ?? 'cpu'),
     detectorThreads: integer(1, 64, 1), // LIVE_MASK_DEFAULTS.intraOpThreads
+    detectBatch: integer(1, 64, 1),
+    detectBatchWaitMs: integer(0, 50, 2),
   })
   .superRefine((c, ctx) => {
     if (!c.demo && c.tokenSecret === undefined && c.tokenPublicKey === undefined) {
@@ -279,6 +283,10 @@ export interface ServerConfig {
   ep: 'cpu' | 'cuda';
   /** onnxruntime intra-op threads of each rendition's detector sessions. */
   detectorThreads: number;
+  /** 1: a detector thread per masked rendition; N > 1: one shared thread, up to N streams' frames per inference call. */
+  detectBatch: number;
+  /** With detectBatch > 1: how long a detection may wait for others to join its inference call. */
+  detectBatchWaitMs: number;
   /** Where sealed evidence is stored: the evidence root itself (`fs`), or mirrored to an S3 bucket. */
   store: StoreConfig;
 }
@@ -340,6 +348,8 @@ export function parseServerConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = pr
     detector: c.detector,
     ep: c.ep,
     detectorThreads: c.detectorThreads,
+    detectBatch: c.detectBatch,
+    detectBatchWaitMs: c.detectBatchWaitMs,
     store: toStoreConfig(c, env),
     ...(c.tokenSecret !== undefined ? { tokenSecret: c.tokenSecret } : {}),
     ...(c.tokenPublicKey !== undefined ? { tokenPublicKey: c.tokenPublicKey } : {}),
@@ -369,6 +379,7 @@ export function describeServerConfig(c: ServerConfig): Record<string, unknown> {
     detector: c.detector,
     ep: c.ep,
     detectorThreads: c.detectorThreads,
+    detectBatch: c.detectBatch,
     redis: c.redisUrl !== undefined ? 'configured' : 'none',
     store: c.store.kind === 's3' ? describeS3Location(c.store.location) : 'fs',
     ...(c.store.kind === 's3' ? { s3LockMode: c.store.lockMode, s3RetainDays: c.store.retainDays } : {}),

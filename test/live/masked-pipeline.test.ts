@@ -89,6 +89,32 @@ describe.skipIf(!hasTestData || !hasYunet)(`masked rendition pipeline${hasTestDa
     }
   });
 
+  it('two renditions on the shared batched detector (LIVEMASK_DETECT_BATCH): both masked from the first frame, no face visible', async () => {
+    const batched = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, detectBatch: 2 });
+    const runs = [run(undefined, batched), run(undefined, batched, 'h264')];
+    const whole = runs.map(() => [] as boolean[]);
+    runs.forEach((r, k) => r.pipeline.on('frame', (f) => whole[k]?.push(f.fullFrame)));
+    try {
+      await Promise.all([
+        streamClipRtp(CLIP, { width: 320, seconds: 3 }, (p) => runs[0]?.pipeline.pushRtp(p)),
+        streamClipRtp(CLIP, { width: 480, seconds: 3, startSec: 3, codec: 'h264' }, (p) => runs[1]?.pipeline.pushRtp(p)),
+      ]);
+      for (const r of runs) {
+        await waitFor(() => r.pipeline.framesOut > 60, 5000, 'masked frames from both renditions');
+        const frames = await decodeVideo(r.out);
+        expect(frames.length).toBeGreaterThan(60);
+        expect(await facesIn(yunet, frames, 30)).toEqual([]);
+        expect(r.events.filter((e) => e.type === 'error')).toEqual([]);
+      }
+      // The detections came back: nearly every frame is masked by its face boxes, not whole by the fail-safe.
+      for (const flags of whole) {
+        expect(flags.filter((f) => !f).length).toBeGreaterThan(0.8 * flags.length);
+      }
+    } finally {
+      await Promise.all(runs.map((r) => r.pipeline.close()));
+    }
+  });
+
   it('engages the fail-safe when the detector stalls: the frames meanwhile are masked whole, then it clears', async () => {
     // Mock, for a fault a real model cannot be made to show on demand: BlazeFace that stops answering for a while.
     let calls = 0;

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { I420Frame } from '../../src/core/index.js';
 import { FaceDetector } from '../../src/detect/index.js';
-import { WorkerFrameDetector } from '../../src/pipeline/worker-detector.js';
+import { parseMaskConfig } from '../../src/config/index.js';
+import { LIVE_MASK_DEFAULTS } from '../../src/live/sessions.js';
+import { createWorkerFrameDetector, SharedDetectorThread, WorkerFrameDetector } from '../../src/pipeline/worker-detector.js';
 import { createLogger } from '../../src/core/index.js';
 import { decodeAll } from '../support/frames.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
@@ -73,5 +75,49 @@ describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : `
 
   it('fails to start with the loader\'s error when the models cannot load', async () => {
     await expect(WorkerFrameDetector.create({ ...options, modelsDir: '/nonexistent' }, logger)).rejects.toMatchObject({ code: 'MODEL_MISSING' });
+  });
+
+  it('puts the renditions of a batching configuration on one shared thread, whose detections share inference calls', async () => {
+    const config = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, detectBatch: 4, detectBatchWaitMs: 5 });
+    const streams = await Promise.all([0, 1, 2].map(() => createWorkerFrameDetector(config, logger)));
+    try {
+      for (let round = 0; round < 2; round++) {
+        const results = await Promise.all(streams.map((d, k) => d.detect(frames[k + round] as I420Frame)));
+        for (const [k, r] of results.entries()) {
+          const mine = await local.detect(frames[k + round] as I420Frame);
+          expect(r.faces.map((f) => [f.x, f.y, f.w, f.h].map((v) => Math.round(v)))).toEqual(mine.faces.map((f) => [f.x, f.y, f.w, f.h].map((v) => Math.round(v))));
+          expect(r.faces.length).toBe(1);
+        }
+      }
+      // One stream closing leaves the others working.
+      await streams[0]?.close();
+      await expect(streams[0]?.detect(frames[0] as I420Frame)).rejects.toMatchObject({ code: 'DETECTOR_FAILED' });
+      expect((await streams[1]?.detect(frames[1] as I420Frame))?.faces.length).toBe(1);
+    } finally {
+      await Promise.all(streams.map((d) => d.close()));
+    }
+    // The last stream closed the shared thread; a later rendition still gets a working detector (on a new one).
+    const again = await createWorkerFrameDetector(config, logger);
+    expect((await again.detect(frames[0] as I420Frame)).faces.length).toBe(1);
+    await again.close();
+  });
+
+  it('counts the shared thread\'s calls by batch size, and fails every stream closed when the thread closes', async () => {
+    const thread = await SharedDetectorThread.start(options, { maxBatch: 3, maxWaitMs: 20 }, logger);
+    const streams = await Promise.all([0, 1, 2].map(() => thread.attach()));
+    expect(thread.streams).toBe(3);
+    await Promise.all(streams.map((d, k) => d.detect(frames[k] as I420Frame)));
+    const stats = (await thread.stats()).back256;
+    // Three streams within the 20 ms wait: one call of three frames.
+    expect(stats?.bySize[3]).toBeGreaterThanOrEqual(1);
+    expect(stats?.frames).toBe(3);
+    const running = streams.map((d, k) => d.detect(frames[k + 3] as I420Frame).then(() => 'resolved', (err: unknown) => (err as { code?: string }).code));
+    await thread.close();
+    for (const outcome of await Promise.all(running)) {
+      expect(outcome).toMatch(/DETECTOR_FAILED|resolved/);
+    }
+    for (const d of streams) {
+      await expect(d.detect(frames[0] as I420Frame)).rejects.toMatchObject({ code: 'DETECTOR_FAILED' });
+    }
   });
 });

@@ -45,6 +45,8 @@ describe('server configuration', () => {
       detector: 'back',
       ep: 'cpu',
       detectorThreads: 1,
+      detectBatch: 1,
+      detectBatchWaitMs: 2,
       store: { kind: 'fs' },
       tokenSecret: SECRET,
     });
@@ -68,6 +70,8 @@ describe('server configuration', () => {
     expect(c.redisUrl).toBe('redis://:pw@redis:6379/0');
     expect(parseServerConfig({}, { ...env, LIVEMASK_EP: 'cuda' }).ep).toBe('cuda');
     expect(parseServerConfig({}, { ...env, LIVEMASK_DETECTOR_THREADS: '4' }).detectorThreads).toBe(4);
+    expect(parseServerConfig({}, { ...env, LIVEMASK_DETECT_BATCH: '16', LIVEMASK_DETECT_BATCH_WAIT_MS: '0' })).toMatchObject({ detectBatch: 16, detectBatchWaitMs: 0 });
+    expect(() => parseServerConfig({}, { ...env, LIVEMASK_DETECT_BATCH: '0' })).toThrow(/LIVEMASK_DETECT_BATCH/);
     const flagged = parseServerConfig({ port: '0', host: 'localhost', data: 'd' }, env);
     expect(flagged).toMatchObject({ port: 0, host: 'localhost', dataDir: resolve('d') });
   });
