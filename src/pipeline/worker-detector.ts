@@ -334,9 +334,42 @@ export class SharedDetectorThread {
     this.#streams -= 1;
     if (this.#streams === 0) {
       this.#onIdle();
+      // What the thread did stays counted after it ends (the metrics only grow).
+      addStats(retiredStats, await this.#thread.stats().catch(() => ({})));
       await this.#thread.close();
     }
   }
+}
+
+/** The calls of shared detector threads that have ended, per model. */
+const retiredStats: Partial<Record<ModelName, BatchStats>> = {};
+
+function addStats(into: Partial<Record<ModelName, BatchStats>>, from: Partial<Record<ModelName, BatchStats>>): void {
+  for (const [name, s] of Object.entries(from) as [ModelName, BatchStats][]) {
+    const t = (into[name] ??= { calls: 0, frames: 0, bySize: {} });
+    t.calls += s.calls;
+    t.frames += s.frames;
+    for (const [size, n] of Object.entries(s.bySize)) {
+      t.bySize[Number(size)] = (t.bySize[Number(size)] ?? 0) + n;
+    }
+  }
+}
+
+/**
+ * Per model, the inference calls of this process's shared (batching)
+ * detector threads since it started, and how many had each batch size: for
+ * the /metrics of `livemask serve`.
+ */
+export async function sharedDetectorStats(): Promise<Partial<Record<ModelName, BatchStats>>> {
+  const total: Partial<Record<ModelName, BatchStats>> = {};
+  addStats(total, retiredStats);
+  const threads = await Promise.allSettled([...sharedThreads.values()]);
+  for (const t of threads) {
+    if (t.status === 'fulfilled') {
+      addStats(total, await t.value.stats().catch(() => ({})));
+    }
+  }
+  return total;
 }
 
 /** The process's shared detector threads, one per detector configuration, while they have streams. */

@@ -7,6 +7,7 @@ import { LivemaskError, type Logger } from '../core/index.js';
 import { loadEvidenceKeys, recover } from '../evidence/index.js';
 import { parseMaskConfig } from '../config/index.js';
 import { LIVE_MASK_DEFAULTS, LiveSessions, registerLiveRoutes, type LiveSessionsOptions } from '../live/index.js';
+import { sharedDetectorStats } from '../pipeline/worker-detector.js';
 import { EvidenceMirror, openStore } from '../storage/index.js';
 import { describeServerConfig, type ServerConfig } from './config.js';
 import { registerDemoPage, registerReplayPage } from './demo-page.js';
@@ -88,6 +89,7 @@ export class LivemaskServer {
     this.rooms = options.rooms ?? new RoomRegistry();
     this.metrics = new ServerMetrics({
       roomCount: () => this.rooms.roomCount,
+      detectorBatches: sharedDetectorStats,
       ...(options.defaultMetrics !== undefined ? { defaultMetrics: options.defaultMetrics } : {}),
     });
     // Typed as Fastify's logger so that the app is a plain FastifyInstance;

@@ -1,4 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ModelName } from '../core/index.js';
+import type { BatchStats } from '../detect/index.js';
 
 /**
  * The Prometheus metrics of `livemask serve`, in a registry of their own
@@ -25,6 +27,8 @@ export interface ServerMetricsOptions {
   roomCount: () => number;
   /** Also collect prom-client's process and Node.js metrics. Default true. */
   defaultMetrics?: boolean;
+  /** Read at each scrape: the shared (batching) detectors' calls by batch size, since the process started. */
+  detectorBatches?: () => Promise<Partial<Record<ModelName, BatchStats>>>;
 }
 
 export class ServerMetrics {
@@ -42,6 +46,31 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(options.roomCount());
+      },
+    });
+    const { detectorBatches } = options;
+    new Gauge({
+      name: 'livemask_detector_batched_calls',
+      help: 'Inference calls of the shared batching detector (LIVEMASK_DETECT_BATCH above 1) since the worker started, by model and batch size (frames per call)',
+      labelNames: ['model', 'size'],
+      registers,
+      async collect() {
+        for (const [model, s] of Object.entries((await detectorBatches?.()) ?? {})) {
+          for (const [size, calls] of Object.entries(s.bySize)) {
+            this.set({ model, size }, calls);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'livemask_detector_batched_frames',
+      help: 'Frames the shared batching detector ran since the worker started, by model (divide by the calls for the mean batch)',
+      labelNames: ['model'],
+      registers,
+      async collect() {
+        for (const [model, s] of Object.entries((await detectorBatches?.()) ?? {})) {
+          this.set({ model }, s.frames);
+        }
       },
     });
     const subscribers = new Gauge({ name: 'livemask_subscribers', help: 'Media subscribers (WHEP sessions) now', registers });

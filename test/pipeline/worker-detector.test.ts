@@ -3,7 +3,8 @@ import type { I420Frame } from '../../src/core/index.js';
 import { FaceDetector } from '../../src/detect/index.js';
 import { parseMaskConfig } from '../../src/config/index.js';
 import { LIVE_MASK_DEFAULTS } from '../../src/live/sessions.js';
-import { createWorkerFrameDetector, SharedDetectorThread, WorkerFrameDetector } from '../../src/pipeline/worker-detector.js';
+import { createWorkerFrameDetector, SharedDetectorThread, sharedDetectorStats, WorkerFrameDetector } from '../../src/pipeline/worker-detector.js';
+import { ServerMetrics } from '../../src/server/metrics.js';
 import { createLogger } from '../../src/core/index.js';
 import { decodeAll } from '../support/frames.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
@@ -79,6 +80,7 @@ describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : `
 
   it('puts the renditions of a batching configuration on one shared thread, whose detections share inference calls', async () => {
     const config = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, detectBatch: 4, detectBatchWaitMs: 5 });
+    const before = (await sharedDetectorStats()).back256?.frames ?? 0;
     const streams = await Promise.all([0, 1, 2].map(() => createWorkerFrameDetector(config, logger)));
     try {
       for (let round = 0; round < 2; round++) {
@@ -96,6 +98,13 @@ describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : `
     } finally {
       await Promise.all(streams.map((d) => d.close()));
     }
+    // Seven detections went through the shared thread, in calls of more than one frame; the count outlives the thread, and /metrics shows it.
+    const after = (await sharedDetectorStats()).back256;
+    expect((after?.frames ?? 0) - before).toBe(7);
+    expect(Math.max(...Object.keys(after?.bySize ?? {}).map(Number))).toBeGreaterThan(1);
+    const text = await new ServerMetrics({ roomCount: () => 0, defaultMetrics: false, detectorBatches: sharedDetectorStats }).render();
+    expect(text).toMatch(new RegExp(`^livemask_detector_batched_frames\\{model="back256"\\} ${after?.frames ?? -1}$`, 'm'));
+    expect(text).toMatch(/^livemask_detector_batched_calls\{model="back256",size="[2-4]"\} [1-9]/m);
     // The last stream closed the shared thread; a later rendition still gets a working detector (on a new one).
     const again = await createWorkerFrameDetector(config, logger);
     expect((await again.detect(frames[0] as I420Frame)).faces.length).toBe(1);
