@@ -27,6 +27,8 @@ export interface LiveOptions {
   clip: string;
   clipName: string;
   ep: 'cpu' | 'cuda';
+  /** LIVEMASK_DETECT_BATCH of the renditions. */
+  detectBatch: number;
   seconds: number;
   warmup: number;
   /** Sizes with capacity runs; latency runs only on `latencySizes`. */
@@ -67,7 +69,7 @@ export interface LiveResult {
   clip: string;
   detector: string;
   capacityLookahead: number;
-  config: Record<string, unknown>;
+  config: { detector: string; lookahead: number; tileEvery: number; detectTimeoutMs: number; ep: string; detectBatch: number };
   latency: LatencyRow[];
   capacity: CapacityRow[];
   /** Largest N carried per size (0: not even one); `capped` when the search stopped at capacityMax. */
@@ -123,7 +125,7 @@ export async function benchLive(o: LiveOptions): Promise<LiveResult> {
   }
   const clipOf = (s: string): RtpClip => clips.get(s) as RtpClip;
   const run = (s: string, count: number, lookahead: number, noop: boolean, seconds: number): Promise<StreamsResult> =>
-    runStreams(clipOf(s), { count, lookahead, noop, frames: seconds * LIVE_FPS, warmupFrames: o.warmup * LIVE_FPS, ep: o.ep, logger });
+    runStreams(clipOf(s), { count, lookahead, noop, frames: seconds * LIVE_FPS, warmupFrames: o.warmup * LIVE_FPS, ep: o.ep, detectBatch: o.detectBatch, logger });
 
   const latency: LatencyRow[] = [];
   const reusable = new Map<string, StreamsResult>();
@@ -153,12 +155,12 @@ export async function benchLive(o: LiveOptions): Promise<LiveResult> {
     }
     carried[s] = { streams: top, capped: top === o.capacityMax };
   }
-  const c = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, ep: o.ep });
+  const c = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, ep: o.ep, detectBatch: o.detectBatch });
   return {
     clip: o.clipName,
     detector: c.detector,
     capacityLookahead: K,
-    config: { detector: c.detector, lookahead: c.lookahead, tileEvery: c.tileEvery, detectTimeoutMs: c.detectTimeoutMs, ep: c.ep },
+    config: { detector: c.detector, lookahead: c.lookahead, tileEvery: c.tileEvery, detectTimeoutMs: c.detectTimeoutMs, ep: c.ep, detectBatch: c.detectBatch },
     latency,
     capacity,
     carried,

@@ -24,6 +24,8 @@ export interface StreamsOptions {
   detector?: MaskConfig['detector'];
   /** Execution provider of the detector (default cpu). */
   ep?: MaskConfig['ep'];
+  /** LIVEMASK_DETECT_BATCH of the renditions (default 1). */
+  detectBatch?: number;
   logger: Logger;
 }
 
@@ -189,6 +191,7 @@ export async function runStreams(clip: RtpClip, options: StreamsOptions): Promis
     lookahead: options.lookahead,
     ...(options.detector ? { detector: options.detector } : {}),
     ...(options.ep ? { ep: options.ep } : {}),
+    ...(options.detectBatch !== undefined ? { detectBatch: options.detectBatch } : {}),
   });
   const streams = Array.from({ length: options.count }, () => startStream(config, options));
   try {

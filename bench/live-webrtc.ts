@@ -27,6 +27,8 @@ export interface WebrtcLatencyOptions {
   fromSources: boolean;
   clip: RtpClip;
   ep: 'cpu' | 'cuda';
+  /** LIVEMASK_DETECT_BATCH of the worker. */
+  detectBatch: number;
   size: string;
   lookahead: number;
   warmupSeconds: number;
@@ -83,7 +85,7 @@ export async function benchWebrtcLatency(o: WebrtcLatencyOptions): Promise<Webrt
     capacity: 4,
     maxMasked: 4,
     fromSources: o.fromSources,
-    env: { LIVEMASK_LOOKAHEAD: String(o.lookahead), LIVEMASK_EP: o.ep, LIVEMASK_LOG_LEVEL: 'warn' },
+    env: { LIVEMASK_LOOKAHEAD: String(o.lookahead), LIVEMASK_EP: o.ep, LIVEMASK_DETECT_BATCH: String(o.detectBatch), LIVEMASK_LOG_LEVEL: 'warn' },
   });
   const publisher = new WhipPublisher();
   const audience = new WhepSubscriber();

@@ -12,6 +12,15 @@ export const BenchOptionsSchema = z.object({
   ep: z.enum(['cpu', 'cuda']).default('cpu'),
   /** Clips for the floor, the masked run and the peer; the first also feeds the live runs. */
   clips: z.array(clipName).min(1, 'give at least one clip').default([...DEFAULT_CLIPS]),
+  /**
+   * The live runs (latency, capacity, WebRTC) as with LIVEMASK_DETECT_BATCH=N:
+   * 1 (default), a detector thread per rendition; N > 1, one shared thread
+   * whose calls batch up to N streams' frames.
+   */
+  'detect-batch': z
+    .union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: 'must be a whole number from 1 to 64' })
+    .pipe(z.number().int().min(1, 'must be at least 1').max(64, 'must be at most 64'))
+    .default(1),
   /** Under 2 minutes on a 2-core machine: one clip, fewer frames, 360p + 720p, capacity capped at 2. */
   quick: z.boolean().default(false),
 });

@@ -69,6 +69,8 @@ function batch(r: BenchResult): string[] {
 function live(r: BenchResult): string[] {
   const l = r.live;
   return [
+    `Renditions' detectors: ${l.config.detectBatch > 1 ? `one shared thread, up to ${l.config.detectBatch} streams' frames per inference call (--detect-batch)` : 'a thread and batch-1 models per rendition'} (ep ${l.config.ep}).`,
+    '',
     ...table(['size', 'K', 'run', 'p50 / p95 / p99 ms', 'out fps', 'dropped %', 'fail-safe %', 'cores', 'machine busy %'], l.latency.map((x) => [
       `${x.size}p`, String(x.lookahead), x.run, trio(x.latencyMs), cell(x.outFps), cell(x.droppedPct), cell(x.failsafePct), cell(x.cores, 2), String(x.machineBusyPct),
     ])),

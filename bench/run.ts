@@ -180,7 +180,7 @@ async function measureAll(o: BenchOptions, files: readonly ClipFiles[], root: st
   }
   const first = clips[0] as PreparedClip;
   say(`live: latency at ${plan.live.latencySizes.join(', ')}p and capacity at ${plan.live.sizes.join(', ')}p (${first.name}, ${plan.live.seconds} s runs)`);
-  const live = await time('live', () => benchLive({ clip: first.video, clipName: first.name, ep: o.ep, ...plan.live }));
+  const live = await time('live', () => benchLive({ clip: first.video, clipName: first.name, ep: o.ep, detectBatch: o['detect-batch'], ...plan.live }));
   const webrtc = await time('webrtc', () => webrtcLatency(o, first, root));
   return { phaseS, stages, detector, offline, peer, peerSkipped, batch, live, webrtc };
 }
@@ -198,7 +198,7 @@ async function webrtcLatency(o: BenchOptions, first: PreparedClip, root: string)
     say(`end to end through WebRTC at ${name}p30, K=${lookaheads.join(' and ')} (${first.name}, ${seconds} s each, a livemask serve process)`);
     const clip = await encodeClipRtp(first.video, { ...size, fps: LIVE_FPS, seconds: seconds + 1 });
     for (const lookahead of lookaheads) {
-      rows.push(...(await benchWebrtcLatency({ root, fromSources: false, clip, size: name, lookahead, warmupSeconds: plan.webrtc.warmup, seconds: plan.webrtc.seconds, ep: o.ep })));
+      rows.push(...(await benchWebrtcLatency({ root, fromSources: false, clip, size: name, lookahead, warmupSeconds: plan.webrtc.warmup, seconds: plan.webrtc.seconds, ep: o.ep, detectBatch: o['detect-batch'] })));
     }
   }
   return rows;

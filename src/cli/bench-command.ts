@@ -3,16 +3,16 @@ import { LivemaskError } from '../core/index.js';
 import { EXIT } from './exit-codes.js';
 
 /**
- * `livemask bench [--ep cpu|cuda] [--clips a,b] [--quick]`: the benchmark in
+ * `livemask bench [--ep cpu|cuda] [--clips a,b] [--detect-batch N] [--quick]`: the benchmark in
  * bench/ (compiled into dist/bench/ with the package), loaded on demand so
  * that the other commands do not load it.
  */
 export async function benchCommand(args: string[]): Promise<number> {
-  let values: { ep?: string; clips?: string; quick?: boolean };
+  let values: { ep?: string; clips?: string; 'detect-batch'?: string; quick?: boolean };
   try {
     ({ values } = parseArgs({
       args,
-      options: { ep: { type: 'string' }, clips: { type: 'string' }, quick: { type: 'boolean' } },
+      options: { ep: { type: 'string' }, clips: { type: 'string' }, 'detect-batch': { type: 'string' }, quick: { type: 'boolean' } },
       allowPositionals: false,
       strict: true,
     }));
@@ -23,6 +23,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   const options = parseBenchOptions({
     ...(values.ep !== undefined ? { ep: values.ep } : {}),
     ...(values.clips !== undefined ? { clips: values.clips.split(',').map((c) => c.trim()) } : {}),
+    ...(values['detect-batch'] !== undefined ? { 'detect-batch': values['detect-batch'] } : {}),
     quick: values.quick === true,
   });
   await runBench(options);

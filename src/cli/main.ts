@@ -26,7 +26,7 @@ const USAGE = `usage:
   livemask evidence sweep [--retention-days 90] [--dry-run] [--room R] [--actor <id>] [--data ./data]
   livemask evidence audit <room> [--data ./data]
   livemask evidence fetch <room> [--session S] --to <dir> [--data ./data]
-  livemask bench [--ep cpu|cuda] [--clips a,b] [--quick]
+  livemask bench [--ep cpu|cuda] [--clips a,b] [--detect-batch N] [--quick]
   livemask --help | --version`;
 
 function usageError(message: string): LivemaskError {

@@ -18,7 +18,7 @@ function usageError(input: unknown): LivemaskError {
 
 describe('bench options', () => {
   it('defaults to the CPU, one clip per resolution and the full run', () => {
-    expect(parseBenchOptions({})).toEqual({ ep: 'cpu', clips: [...DEFAULT_CLIPS], quick: false });
+    expect(parseBenchOptions({})).toEqual({ ep: 'cpu', clips: [...DEFAULT_CLIPS], 'detect-batch': 1, quick: false });
   });
 
   it('names the bad flag', () => {
@@ -27,6 +27,9 @@ describe('bench options', () => {
     expect(ep.message).toMatch(/^invalid --ep: /);
     expect(usageError({ clips: [] }).message).toMatch(/^invalid --clips: /);
     expect(usageError({ clips: ['../etc/passwd'] }).message).toMatch(/^invalid --clips: /);
+    expect(usageError({ 'detect-batch': '0' }).message).toMatch(/^invalid --detect-batch: must be at least 1/);
+    expect(usageError({ 'detect-batch': 'four' }).message).toMatch(/^invalid --detect-batch: must be a whole number/);
+    expect(parseBenchOptions({ 'detect-batch': '8' })['detect-batch']).toBe(8);
   });
 
   it('--quick measures one clip, 360p and 720p, with the capacity search capped', () => {
