@@ -1,4 +1,4 @@
-import { createLogger, LivemaskError, type Logger, type ModelName } from '../core/index.js';
+import { createLogger, DetectorError, LivemaskError, type Logger, type ModelName } from '../core/index.js';
 import type { RawLayerOutput } from './decode.js';
 import type { DetectorMode } from './detect-plan.js';
 import { loadModelSessions, modelsFor } from './load-models.js';
@@ -21,6 +21,12 @@ export interface BatchStats {
   calls: number;
   frames: number;
   bySize: Record<number, number>;
+}
+
+function checkPolicy(policy: BatchPolicy): void {
+  if (!Number.isInteger(policy.maxBatch) || policy.maxBatch < 1 || !(policy.maxWaitMs >= 0)) {
+    throw new LivemaskError('CONFIG_INVALID', `batch policy needs maxBatch ≥ 1 and maxWaitMs ≥ 0, got ${policy.maxBatch} and ${policy.maxWaitMs}`);
+  }
 }
 
 interface Waiting {
@@ -46,9 +52,7 @@ export class BatchingSession implements InferenceRunner {
   #closed = false;
 
   constructor(session: ModelSession, policy: BatchPolicy) {
-    if (!Number.isInteger(policy.maxBatch) || policy.maxBatch < 1 || !(policy.maxWaitMs >= 0)) {
-      throw new LivemaskError('CONFIG_INVALID', `batch policy needs maxBatch ≥ 1 and maxWaitMs ≥ 0, got ${policy.maxBatch} and ${policy.maxWaitMs}`);
-    }
+    checkPolicy(policy);
     this.#session = session;
     this.#policy = policy;
   }
@@ -166,14 +170,25 @@ export class SharedDetectorModels {
 
   static async create(o: SharedDetectorModelsOptions): Promise<SharedDetectorModels> {
     const policy = { maxBatch: o.maxBatch, maxWaitMs: o.maxWaitMs };
+    checkPolicy(policy);
     const logger = (o.logger ?? createLogger()).child({ module: 'detect' });
     const sessions = await loadModelSessions({ ...o, batched: true, logger });
     const runners: Partial<Record<ModelName, BatchingSession>> = {};
-    for (const name of modelsFor(o.mode)) {
-      const session = sessions[name];
-      if (session) {
-        runners[name] = new BatchingSession(session, policy);
+    try {
+      for (const name of modelsFor(o.mode)) {
+        const session = sessions[name];
+        if (session) {
+          // Warm-up at one frame and at a full batch: onnxruntime plans its memory per input shape on first use.
+          const size = session.inputSize;
+          const blank = new Float32Array(size * size * 3).fill(-1);
+          await session.runBatch([blank]);
+          await session.runBatch(Array.from({ length: policy.maxBatch }, () => blank));
+          runners[name] = new BatchingSession(session, policy);
+        }
       }
+    } catch (err) {
+      await Promise.allSettled(Object.values(sessions).map((s) => s.release()));
+      throw new DetectorError('DETECTOR_FAILED', `the batch-N models could not run a warm-up batch of ${policy.maxBatch}`, { cause: err });
     }
     const shared = new SharedDetectorModels(o.mode, policy, runners);
     logger.info({ mode: o.mode, executionProvider: shared.executionProvider, ...policy }, 'shared batched detector models ready');

@@ -115,11 +115,16 @@ export class ModelSession implements InferenceRunner {
     if (n > 1 && typeof this.batchDimension === 'number') {
       throw new Error(`${this.entry.file} has a fixed batch of ${this.batchDimension}; load its batch-N variant to run ${n} frames at once`);
     }
-    if (this.#batchInput.length < n * frame) {
-      this.#batchInput = new Float32Array(n * frame);
+    let packed = inputs[0]?.length === frame && n === 1 ? inputs[0] : undefined; // one frame: no copy
+    if (!packed) {
+      if (this.#batchInput.length < n * frame) {
+        this.#batchInput = new Float32Array(n * frame);
+      }
+      packed = this.#batchInput.subarray(0, n * frame);
+      for (const [k, input] of inputs.entries()) {
+        packed.set(input.subarray(0, frame), k * frame);
+      }
     }
-    const packed = this.#batchInput.subarray(0, n * frame);
-    inputs.forEach((input, k) => packed.set(input.subarray(0, frame), k * frame));
     const out = await this.#session.run({ [INPUT]: new ort.Tensor('float32', packed, [n, s, s, 3]) });
     const layers = OUTPUTS.map(([scores, boxes]) => [tensorData(out, scores), tensorData(out, boxes)] as const);
     return inputs.map((_, k) =>

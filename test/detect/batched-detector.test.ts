@@ -146,7 +146,9 @@ describe.skipIf(!hasTestData)(`batched detection on real frames${hasTestData ? '
     }
   });
 
-  it('a shared model of another mode is refused', async () => {
+  it('a shared model of another mode, or a batch policy out of range, is refused', async () => {
+    await expect(SharedDetectorModels.create({ mode: 'back', ep: 'cpu', intraOpNumThreads: 1, maxBatch: 0, maxWaitMs: 0, logger })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(SharedDetectorModels.create({ mode: 'back', ep: 'cpu', intraOpNumThreads: 1, maxBatch: 2, maxWaitMs: -1, logger })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     const shared = await SharedDetectorModels.create({ mode: 'back', ep: 'cpu', intraOpNumThreads: 1, maxBatch: 2, maxWaitMs: 0, logger });
     try {
       await expect(FaceDetector.create({ mode: 'both', ep: 'cpu', shared, logger })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
