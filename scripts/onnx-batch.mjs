@@ -74,6 +74,9 @@ function parse(buf) {
       pos = end;
     } else if (wt === WT_I64 || wt === WT_I32) {
       const end = pos + (wt === WT_I64 ? 8 : 4);
+      if (end > buf.length) {
+        throw new Error('truncated field');
+      }
       fields.push({ no, wt, value: buf.subarray(pos, end) });
       pos = end;
     } else {

@@ -71,7 +71,7 @@ export class BatchingSession implements InferenceRunner {
     }
     return new Promise<RawLayerOutput[]>((resolve, reject) => {
       this.#queue.push({ input, resolve, reject });
-      this.#schedule(false);
+      this.#schedule();
     });
   }
 
@@ -88,8 +88,11 @@ export class BatchingSession implements InferenceRunner {
     await this.#session.release();
   }
 
-  /** Starts a call now when the batch is full, or after the wait; `next`: runs that queued behind a call go at once. */
-  #schedule(next: boolean): void {
+  /**
+   * Starts a call now when the batch is full; otherwise one is due after the
+   * wait, or sooner when a call just finished (see #call).
+   */
+  #schedule(): void {
     if (this.#busy || this.#queue.length === 0) {
       return;
     }
@@ -101,15 +104,15 @@ export class BatchingSession implements InferenceRunner {
     if (this.#timer) {
       return;
     }
-    const fire = (): void => {
-      this.#timer = undefined;
-      if (!this.#busy && this.#queue.length > 0) {
-        this.#busy = this.#call();
-      }
-    };
-    // setImmediate: the runs that the finished call's detectors start at once (in its microtasks) join this call.
-    this.#timer = next || this.#policy.maxWaitMs === 0 ? setImmediate(fire) : setTimeout(fire, this.#policy.maxWaitMs);
+    this.#timer = this.#policy.maxWaitMs === 0 ? setImmediate(this.#fire) : setTimeout(this.#fire, this.#policy.maxWaitMs);
   }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    if (!this.#busy && this.#queue.length > 0) {
+      this.#busy = this.#call();
+    }
+  };
 
   #cancelTimer(): void {
     if (this.#timer) {
@@ -126,7 +129,17 @@ export class BatchingSession implements InferenceRunner {
       this.stats.calls += 1;
       this.stats.frames += batch.length;
       this.stats.bySize[batch.length] = (this.stats.bySize[batch.length] ?? 0) + 1;
-      batch.forEach((w, k) => w.resolve(outputs[k] ?? []));
+      if (outputs.length !== batch.length) {
+        throw new Error(`a batched call answered ${outputs.length} frames of ${batch.length}`);
+      }
+      batch.forEach((w, k) => {
+        const out = outputs[k];
+        if (out) {
+          w.resolve(out);
+        } else {
+          w.reject(new Error(`a batched call gave no output for frame ${k}`));
+        }
+      });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       for (const w of batch) {
@@ -135,7 +148,11 @@ export class BatchingSession implements InferenceRunner {
     } finally {
       this.#busy = undefined;
       if (!this.#closed) {
-        this.#schedule(true);
+        // The next call goes at the next turn of the event loop, without the wait: it takes the runs
+        // that queued behind this call and those its detectors start at once (in the microtasks of
+        // the results above), whose streams would otherwise wait maxWaitMs on every pass.
+        this.#cancelTimer();
+        this.#timer = setImmediate(this.#fire);
       }
     }
   }

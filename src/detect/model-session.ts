@@ -115,6 +115,9 @@ export class ModelSession implements InferenceRunner {
     if (n > 1 && typeof this.batchDimension === 'number') {
       throw new Error(`${this.entry.file} has a fixed batch of ${this.batchDimension}; load its batch-N variant to run ${n} frames at once`);
     }
+    if (inputs.some((input) => input.length < frame)) {
+      throw new Error(`runBatch: every input must hold ${frame} floats (${s}x${s}x3)`);
+    }
     let packed = inputs[0]?.length === frame && n === 1 ? inputs[0] : undefined; // one frame: no copy
     if (!packed) {
       if (this.#batchInput.length < n * frame) {
@@ -127,6 +130,11 @@ export class ModelSession implements InferenceRunner {
     }
     const out = await this.#session.run({ [INPUT]: new ort.Tensor('float32', packed, [n, s, s, 3]) });
     const layers = OUTPUTS.map(([scores, boxes]) => [tensorData(out, scores), tensorData(out, boxes)] as const);
+    for (const [name] of OUTPUTS) {
+      if (out[name]?.dims[0] !== n) {
+        throw new Error(`${this.entry.file}: output ${name} has batch ${String(out[name]?.dims[0])} for ${n} frames`);
+      }
+    }
     return inputs.map((_, k) =>
       layers.map(([scores, boxes], i) => {
         const perScores = scores.length / n;

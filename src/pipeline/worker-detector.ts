@@ -142,6 +142,16 @@ class DetectorThread {
     return new DetectorThread(worker, exited);
   }
 
+  /** Whether the thread has exited or is closing: nothing can be opened on it any more. */
+  get dead(): boolean {
+    return this.#dead !== undefined;
+  }
+
+  /** Resolves when the thread has exited (closed, or died). */
+  get exited(): Promise<void> {
+    return this.#exited;
+  }
+
   /** Opens a stream (its detector); resolves with the provider it runs on. */
   async open(): Promise<{ stream: number; executionProvider: 'cpu' | 'cuda' }> {
     const stream = this.#nextStream++;
@@ -290,28 +300,39 @@ export class WorkerFrameDetector implements FrameDetector {
 export class SharedDetectorThread {
   readonly #thread: DetectorThread;
   #streams = 0;
-  #onIdle: () => void;
+  #retiring = false;
+  /** What the thread last said of its calls (kept for a thread that stops answering). */
+  #lastStats: Partial<Record<ModelName, BatchStats>> = {};
 
-  private constructor(thread: DetectorThread, onIdle: () => void) {
+  private constructor(thread: DetectorThread) {
     this.#thread = thread;
-    this.#onIdle = onIdle;
+    liveThreads.add(this);
+    // A thread that dies keeps its calls counted, as far as they were last read.
+    void thread.exited.then(() => {
+      if (liveThreads.delete(this)) {
+        addStats(retiredStats, this.#lastStats);
+      }
+    });
   }
 
-  static async start(
-    options: Omit<FaceDetectorOptions, 'logger' | 'shared'>,
-    batch: BatchPolicy,
-    logger: Logger,
-    onIdle: () => void = () => undefined,
-  ): Promise<SharedDetectorThread> {
-    return new SharedDetectorThread(await DetectorThread.start({ options, logLevel: logger.level, batch }, logger), onIdle);
+  static async start(options: Omit<FaceDetectorOptions, 'logger' | 'shared'>, batch: BatchPolicy, logger: Logger): Promise<SharedDetectorThread> {
+    return new SharedDetectorThread(await DetectorThread.start({ options, logLevel: logger.level, batch }, logger));
   }
 
   get streams(): number {
     return this.#streams;
   }
 
-  /** A new stream's detector on this thread. */
+  /** False once the thread died, or is closing because its last stream closed: new streams need a new thread. */
+  get usable(): boolean {
+    return !this.#retiring && !this.#thread.dead;
+  }
+
+  /** A new stream's detector on this thread (rejects with DETECTOR_FAILED on a thread that is not usable). */
   async attach(): Promise<WorkerFrameDetector> {
+    if (!this.usable) {
+      throw new DetectorError('DETECTOR_FAILED', 'the shared detector thread is closing');
+    }
     this.#streams += 1;
     try {
       return await WorkerFrameDetector.attach(this.#thread, () => this.#detach());
@@ -321,25 +342,44 @@ export class SharedDetectorThread {
     }
   }
 
-  /** Per model: the inference calls made so far and how many had each batch size. */
-  stats(): Promise<Partial<Record<ModelName, BatchStats>>> {
-    return this.#thread.stats();
+  /** Per model: the inference calls made so far and how many had each batch size ({} if the thread does not answer within 1 s). */
+  async stats(): Promise<Partial<Record<ModelName, BatchStats>>> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), STATS_TIMEOUT_MS);
+    });
+    const got = await Promise.race([this.#thread.stats().catch(() => undefined), late]);
+    clearTimeout(timer);
+    if (got) {
+      this.#lastStats = got;
+    }
+    return got ?? this.#lastStats;
   }
 
   close(): Promise<void> {
+    this.#retiring = true;
     return this.#thread.close();
   }
 
   async #detach(): Promise<void> {
     this.#streams -= 1;
-    if (this.#streams === 0) {
-      this.#onIdle();
-      // What the thread did stays counted after it ends (the metrics only grow).
-      addStats(retiredStats, await this.#thread.stats().catch(() => ({})));
+    if (this.#streams === 0 && !this.#retiring) {
+      this.#retiring = true;
+      // What the thread did stays counted after it ends (the metrics only grow): read before it closes.
+      const final = await this.stats();
+      if (liveThreads.delete(this)) {
+        addStats(retiredStats, final);
+      }
       await this.#thread.close();
     }
   }
 }
+
+/** How long a stats request waits for a busy or stalled thread. */
+const STATS_TIMEOUT_MS = 1000;
+
+/** Shared detector threads started and not yet counted into retiredStats. */
+const liveThreads = new Set<SharedDetectorThread>();
 
 /** The calls of shared detector threads that have ended, per model. */
 const retiredStats: Partial<Record<ModelName, BatchStats>> = {};
@@ -358,15 +398,17 @@ function addStats(into: Partial<Record<ModelName, BatchStats>>, from: Partial<Re
 /**
  * Per model, the inference calls of this process's shared (batching)
  * detector threads since it started, and how many had each batch size: for
- * the /metrics of `livemask serve`.
+ * the /metrics of `livemask serve`. A thread that does not answer within 1 s
+ * counts with what it last said.
  */
 export async function sharedDetectorStats(): Promise<Partial<Record<ModelName, BatchStats>>> {
+  const threads = [...liveThreads];
+  const live = await Promise.all(threads.map((t) => t.stats()));
   const total: Partial<Record<ModelName, BatchStats>> = {};
   addStats(total, retiredStats);
-  const threads = await Promise.allSettled([...sharedThreads.values()]);
-  for (const t of threads) {
-    if (t.status === 'fulfilled') {
-      addStats(total, await t.value.stats().catch(() => ({})));
+  for (const [k, t] of threads.entries()) {
+    if (liveThreads.has(t)) {
+      addStats(total, live[k] ?? {});
     }
   }
   return total;
@@ -397,11 +439,27 @@ export async function createWorkerFrameDetector(config: MaskConfig, logger: Logg
   }
   const batch = { maxBatch: config.detectBatch, maxWaitMs: config.detectBatchWaitMs };
   const key = JSON.stringify({ options, batch });
-  let thread = sharedThreads.get(key);
-  if (!thread) {
-    thread = SharedDetectorThread.start(options, batch, logger, () => sharedThreads.delete(key));
-    sharedThreads.set(key, thread);
-    thread.catch(() => sharedThreads.delete(key));
+  // A registered thread that died or is closing is replaced by a new one (a second try covers one that goes while we wait).
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    let entry = sharedThreads.get(key);
+    if (!entry) {
+      const started = SharedDetectorThread.start(options, batch, logger);
+      entry = started;
+      sharedThreads.set(key, started);
+      const forget = (): void => {
+        if (sharedThreads.get(key) === started) {
+          sharedThreads.delete(key);
+        }
+      };
+      started.catch(forget);
+    }
+    const thread = await entry;
+    if (thread.usable) {
+      return thread.attach();
+    }
+    if (sharedThreads.get(key) === entry) {
+      sharedThreads.delete(key);
+    }
   }
-  return (await thread).attach();
+  throw new DetectorError('DETECTOR_FAILED', 'no shared detector thread could be started');
 }

@@ -133,11 +133,15 @@ describe.skipIf(!hasTestData)(`batched detection on real frames${hasTestData ? '
     const shared = await SharedDetectorModels.create({ mode: 'back', ep: 'cpu', intraOpNumThreads: 1, maxBatch: 8, maxWaitMs: 50, logger });
     const streams = await Promise.all([0, 1, 2].map(() => FaceDetector.create({ mode: 'back', ep: 'cpu', shared, logger })));
     try {
-      // The 50 ms wait keeps the three queued when the models close.
+      // Three detections reach the queue (letterbox done, waiting out the 50 ms for a fuller batch) when the models close.
       const pending = streams.map((d, k) => d.detect(frames[k] as I420Frame));
+      await new Promise((r) => setTimeout(r, 10));
       await shared.close();
       for (const p of pending) {
-        await expect(p).rejects.toMatchObject({ code: 'DETECTOR_FAILED' });
+        const err = await p.then(() => undefined, (e: unknown) => e as Error & { code?: string; cause?: Error });
+        expect(err).toMatchObject({ code: 'DETECTOR_FAILED' });
+        // Failed in the queue ("closed"), not turned away at the door ("is closed").
+        expect(err?.cause?.message).toMatch(/session closed$/);
       }
       await expect(streams[0]?.detect(frames[0] as I420Frame)).rejects.toMatchObject({ code: 'DETECTOR_FAILED' });
       expect(shared.stats().back256?.calls).toBe(0);

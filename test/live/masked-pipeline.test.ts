@@ -6,6 +6,7 @@ import { FaceDetector } from '../../src/detect/index.js';
 import { LIVE_MASK_DEFAULTS } from '../../src/live/sessions.js';
 import { MaskedPipeline, type MaskedPipelineEvent } from '../../src/live/masked-pipeline.js';
 import type { FrameDetector } from '../../src/pipeline/index.js';
+import { sharedDetectorStats } from '../../src/pipeline/worker-detector.js';
 import { clipPath, hasTestData, noDataReason } from '../support/paths.js';
 import { createYunet, hasYunet, type Yunet } from '../support/yunet.js';
 import { decodeVideo, streamClipRtp, waitFor, type DecodedFrame } from './peers.js';
@@ -91,6 +92,7 @@ describe.skipIf(!hasTestData || !hasYunet)(`masked rendition pipeline${hasTestDa
 
   it('two renditions on the shared batched detector (LIVEMASK_DETECT_BATCH): both masked from the first frame, no face visible', async () => {
     const batched = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, detectBatch: 2 });
+    const before = (await sharedDetectorStats()).back256?.frames ?? 0;
     const runs = [run(undefined, batched), run(undefined, batched, 'h264')];
     const whole = runs.map(() => [] as boolean[]);
     runs.forEach((r, k) => r.pipeline.on('frame', (f) => whole[k]?.push(f.fullFrame)));
@@ -110,6 +112,9 @@ describe.skipIf(!hasTestData || !hasYunet)(`masked rendition pipeline${hasTestDa
       for (const flags of whole) {
         expect(flags.filter((f) => !f).length).toBeGreaterThan(0.8 * flags.length);
       }
+      // And they came from the shared batching thread: at least a detection per frame sent went through it.
+      const sent = runs.reduce((n, r) => n + r.pipeline.framesOut, 0);
+      expect(((await sharedDetectorStats()).back256?.frames ?? 0) - before).toBeGreaterThanOrEqual(sent);
     } finally {
       await Promise.all(runs.map((r) => r.pipeline.close()));
     }
