@@ -111,6 +111,22 @@ describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : `
     await again.close();
   });
 
+  it('gives a rendition that starts while the shared thread closes (its last stream just left) a new thread, not the closing one', async () => {
+    const config = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, detectBatch: 2, detectBatchWaitMs: 1 });
+    const first = await createWorkerFrameDetector(config, logger);
+    expect((await first.detect(frames[0] as I420Frame)).faces.length).toBe(1);
+    const starting = createWorkerFrameDetector(config, logger); // finds the thread registered, and waits for it
+    const closing = first.close(); // meanwhile the thread's last stream leaves: it retires
+    const next = await starting;
+    try {
+      expect((await next.detect(frames[1] as I420Frame)).faces.length).toBe(1);
+      await closing;
+      expect((await next.detect(frames[2] as I420Frame)).faces.length).toBe(1);
+    } finally {
+      await next.close();
+    }
+  });
+
   it('counts the shared thread\'s calls by batch size, and fails every stream closed when the thread closes', async () => {
     const thread = await SharedDetectorThread.start(options, { maxBatch: 3, maxWaitMs: 20 }, logger);
     const streams = await Promise.all([0, 1, 2].map(() => thread.attach()));
