@@ -79,7 +79,7 @@ describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : `
   });
 
   it('puts the renditions of a batching configuration on one shared thread, whose detections share inference calls', async () => {
-    const config = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, detectBatch: 4, detectBatchWaitMs: 5 });
+    const config = parseMaskConfig({ ...LIVE_MASK_DEFAULTS, detectBatch: 4, detectBatchWaitMs: 50 });
     const before = (await sharedDetectorStats()).back256?.frames ?? 0;
     const streams = await Promise.all([0, 1, 2].map(() => createWorkerFrameDetector(config, logger)));
     try {
@@ -128,12 +128,12 @@ describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : `
   });
 
   it('counts the shared thread\'s calls by batch size, and fails every stream closed when the thread closes', async () => {
-    const thread = await SharedDetectorThread.start(options, { maxBatch: 3, maxWaitMs: 20 }, logger);
+    const thread = await SharedDetectorThread.start(options, { maxBatch: 3, maxWaitMs: 50 }, logger);
     const streams = await Promise.all([0, 1, 2].map(() => thread.attach()));
     expect(thread.streams).toBe(3);
     await Promise.all(streams.map((d, k) => d.detect(frames[k] as I420Frame)));
     const stats = (await thread.stats()).back256;
-    // Three streams within the 20 ms wait: one call of three frames.
+    // Three streams within the 50 ms wait (the most allowed; a full batch goes at once): one call of three frames.
     expect(stats?.bySize[3]).toBeGreaterThanOrEqual(1);
     expect(stats?.frames).toBe(3);
     const running = streams.map((d, k) => d.detect(frames[k + 3] as I420Frame).then(() => 'resolved', (err: unknown) => (err as { code?: string }).code));
