@@ -40,6 +40,13 @@ export interface InferenceRunner {
 export class ModelSession implements InferenceRunner {
   readonly entry: ModelEntry;
   readonly executionProvider: ExecutionProviderName;
+  /**
+   * The model's batch dimension as the graph declares it: a number when fixed
+   * (the pinned BlazeFace models say 1, so one run takes one frame), a name
+   * when symbolic (their batch-N variants say "N": see runBatch), undefined
+   * when unknown.
+   */
+  readonly batchDimension: number | string | undefined;
   readonly #session: ort.InferenceSession;
   /** runBatch's input, grown to the largest batch seen. */
   #batchInput = new Float32Array(0);
@@ -48,6 +55,8 @@ export class ModelSession implements InferenceRunner {
     this.entry = entry;
     this.#session = session;
     this.executionProvider = ep;
+    const input = session.inputMetadata.find((m) => m.name === INPUT);
+    this.batchDimension = input?.isTensor === true ? input.shape[0] : undefined;
   }
 
   /**
@@ -77,27 +86,13 @@ export class ModelSession implements InferenceRunner {
     return this.entry.inputSize;
   }
 
-  /**
-   * The model's batch dimension as the graph declares it: a number when fixed
-   * (the pinned BlazeFace models say 1, so one run takes one frame), a name
-   * when symbolic (their batch-N variants say "N": see runBatch), undefined
-   * when unknown.
-   */
-  get batchDimension(): number | string | undefined {
-    const input = this.#session.inputMetadata.find((m) => m.name === INPUT);
-    return input?.isTensor === true ? input.shape[0] : undefined;
-  }
-
-  /** Runs the model on an NHWC float32 tensor; returns both output layers. */
+  /** Runs the model on one NHWC float32 tensor; returns both output layers (a batch of one: see runBatch). */
   async run(input: Float32Array): Promise<RawLayerOutput[]> {
-    const s = this.inputSize;
-    const feeds = { [INPUT]: new ort.Tensor('float32', input, [1, s, s, 3]) };
-    const out = await this.#session.run(feeds);
-    return OUTPUTS.map(([scores, boxes], i) => ({
-      scores: tensorData(out, scores),
-      boxes: tensorData(out, boxes),
-      anchors: LAYER_ANCHORS[i] ?? new Float32Array(0),
-    }));
+    const [layers] = await this.runBatch([input]);
+    if (!layers) {
+      throw new Error(`${this.entry.file}: no output for the frame`);
+    }
+    return layers;
   }
 
   /**

@@ -48,14 +48,20 @@ export class ServerMetrics {
         this.set(options.roomCount());
       },
     });
+    // prom-client collects every metric of a scrape at once: the two batching gauges share one stats read.
     const { detectorBatches } = options;
+    let reading: Promise<Partial<Record<ModelName, BatchStats>>> | undefined;
+    const batches = (): Promise<Partial<Record<ModelName, BatchStats>>> =>
+      (reading ??= (detectorBatches?.() ?? Promise.resolve({})).finally(() => {
+        reading = undefined;
+      }));
     new Gauge({
       name: 'livemask_detector_batched_calls',
       help: 'Inference calls of the shared batching detector (LIVEMASK_DETECT_BATCH above 1) since the worker started, by model and batch size (frames per call)',
       labelNames: ['model', 'size'],
       registers,
       async collect() {
-        for (const [model, s] of Object.entries((await detectorBatches?.()) ?? {})) {
+        for (const [model, s] of Object.entries(await batches())) {
           for (const [size, calls] of Object.entries(s.bySize)) {
             this.set({ model, size }, calls);
           }
@@ -68,7 +74,7 @@ export class ServerMetrics {
       labelNames: ['model'],
       registers,
       async collect() {
-        for (const [model, s] of Object.entries((await detectorBatches?.()) ?? {})) {
+        for (const [model, s] of Object.entries(await batches())) {
           this.set({ model }, s.frames);
         }
       },

@@ -102,7 +102,13 @@ describe.skipIf(!hasTestData)(`detector on a worker thread${hasTestData ? '' : `
     const after = (await sharedDetectorStats()).back256;
     expect((after?.frames ?? 0) - before).toBe(7);
     expect(Math.max(...Object.keys(after?.bySize ?? {}).map(Number))).toBeGreaterThan(1);
-    const text = await new ServerMetrics({ roomCount: () => 0, defaultMetrics: false, detectorBatches: sharedDetectorStats }).render();
+    let reads = 0;
+    const counted = (): ReturnType<typeof sharedDetectorStats> => {
+      reads += 1;
+      return sharedDetectorStats();
+    };
+    const text = await new ServerMetrics({ roomCount: () => 0, defaultMetrics: false, detectorBatches: counted }).render();
+    expect(reads).toBe(1); // both gauges from one read of the threads' stats
     expect(text).toMatch(new RegExp(`^livemask_detector_batched_frames\\{model="back256"\\} ${after?.frames ?? -1}$`, 'm'));
     expect(text).toMatch(/^livemask_detector_batched_calls\{model="back256",size="[2-4]"\} [1-9]/m);
     // The last stream closed the shared thread; a later rendition still gets a working detector (on a new one).
